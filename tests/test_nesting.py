@@ -1,0 +1,127 @@
+"""Two-way nesting: agreement with a single fine grid, no reflection from nest edges."""
+
+import numpy as np
+import pytest
+
+from tsunami import (
+    Boundaries,
+    Grid,
+    IncidentWave,
+    NestedModel,
+    Open,
+    ShallowWaterModel,
+    Simulation,
+    Wall,
+)
+
+R = 3
+
+
+def coast(x, y):
+    """Shelf at 50 m, a 1:100 beach from x = 6 km, a shoal at (9 km, 3 km)."""
+    return np.where(x < 6000, 50.0, 50.0 - (x - 6000) * 0.01) - 8 * np.exp(
+        -((x - 9000) ** 2 + (y - 3000) ** 2) / 400**2)
+
+
+def wave():
+    t = np.linspace(0, 600, 601)
+    return IncidentWave(t, np.where(t < 300, np.sin(np.pi * t / 300) ** 2, 0.0))
+
+
+def model(grid, depth, boundaries=None):
+    return ShallowWaterModel(grid, depth, manning=0.02, boundaries=boundaries,
+                             dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def fine_and_nested():
+    bounds = Boundaries(west=wave(), east=Wall(), south=Wall(), north=Wall())
+    fine_grid = Grid(nx=360, ny=180, x0=0, y0=0, dx=100 / R, dy=100 / R, name="fine")
+    x, y = np.meshgrid(fine_grid.x, fine_grid.y)
+    fine_depth = coast(x, y)
+    fine = model(fine_grid, fine_depth, bounds)
+    parent = model(Grid(nx=120, ny=60, x0=0, y0=0, dx=100.0, dy=100.0, name="coarse"),
+                   fine_depth.reshape(60, R, 120, R).mean(axis=(1, 3)), bounds)
+    child_grid = Grid(nx=45 * R, ny=40 * R, x0=7000, y0=1000, dx=100 / R, dy=100 / R,
+                      name="child")
+    cx, cy = np.meshgrid(child_grid.x, child_grid.y)
+    child = model(child_grid, coast(cx, cy))
+    nest = NestedModel([(parent, None, None), (child, "coarse", R)])
+    Simulation(fine, 1500.0).run()
+    Simulation(nest, 1500.0).run()
+    window = (slice(30, 150), slice(210, 345))  # the fine cells the child covers
+    return fine, nest, child, window
+
+
+def test_nested_maximum_surface_agrees_with_a_single_fine_grid(fine_and_nested):
+    fine, _, child, window = fine_and_nested
+    ref = fine.eta_max[window].astype(float)
+    nested = child.eta_max.astype(float)
+    both = np.isfinite(ref) & np.isfinite(nested)
+    assert abs(nested[both].max() / ref[both].max() - 1) < 0.05
+    # cell by cell over the wet part of the child, relative to the peak
+    assert np.abs(nested[both] - ref[both]).max() / ref[both].max() < 0.05
+
+
+def test_nested_runup_agrees_with_a_single_fine_grid(fine_and_nested):
+    from tsunami.diagnostics import runup
+
+    fine, _, child, window = fine_and_nested
+    mask = np.zeros(fine.grid.shape, bool)
+    mask[window] = True
+    assert abs(runup(child) / runup(fine, mask=mask) - 1) < 0.05
+
+
+def test_nest_boundary_reflects_less_than_two_percent():
+    """A long wave crossing a nested patch of a uniform channel: the parent upstream of
+    the patch must look as it does without the patch."""
+    t = np.linspace(0, 400, 401)
+    amplitude = 0.1
+    incident = IncidentWave(t, amplitude * np.exp(-((t - 80) / 25) ** 2))
+    bounds = Boundaries(west=incident, east=Open(), south=Wall(), north=Wall())
+    grid = Grid(nx=300, ny=30, x0=0, y0=0, dx=100.0, dy=100.0, name="channel")
+    depth = np.full(grid.shape, 20.0)
+    alone = model(grid, depth, bounds)
+    parent = model(grid, depth, bounds)
+    child = model(Grid(nx=60 * R, ny=20 * R, x0=12000, y0=500, dx=100 / R, dy=100 / R,
+                       name="patch"), np.full((20 * R, 60 * R), 20.0))
+    nest = NestedModel([(parent, None, None), (child, "channel", R)])
+    probe = (15, 100)  # 2 km upstream of the patch
+    alone_history, nest_history = [], []
+    Simulation(alone, 1500.0, callbacks=[lambda m: alone_history.append(float(m.eta[probe]))]
+               ).run()
+    Simulation(nest, 1500.0, callbacks=[lambda m: nest_history.append(
+        float(parent.eta[probe]))]).run()
+    reflection = np.max(np.abs(np.array(nest_history) - np.array(alone_history)))
+    assert reflection < 0.02 * amplitude
+    # and the wave went through the patch at full height
+    assert child.eta_max.max() > 0.9 * amplitude
+
+
+def test_parent_depth_under_a_child_is_the_child_mean():
+    parent = model(Grid(nx=20, ny=20, x0=0, y0=0, dx=30.0, dy=30.0, name="p"),
+                   np.full((20, 20), 10.0))
+    rng = np.random.default_rng(0)
+    child_depth = 10.0 + rng.normal(0, 1.0, (8 * R, 8 * R))
+    child = model(Grid(nx=8 * R, ny=8 * R, x0=180, y0=180, dx=10.0, dy=10.0, name="c"),
+                  child_depth)
+    NestedModel([(parent, None, None), (child, "p", R)])
+    block = child.h.astype(float).reshape(8, R, 8, R).mean(axis=(1, 3))
+    assert np.allclose(parent.h[6:14, 6:14], block, atol=1e-5)
+    # the child's edge is blended into the parent's depth, its interior kept
+    assert np.allclose(child.h[3 * R:-3 * R, 3 * R:-3 * R],
+                       child_depth[3 * R:-3 * R, 3 * R:-3 * R], atol=1e-5)
+
+
+@pytest.mark.parametrize("x0, nx, message", [
+    (185.0, 24, "whole cells"),
+    (180.0, 25, "whole cells"),
+    (0.0, 24, "two parent cells"),
+])
+def test_misaligned_children_are_rejected(x0, nx, message):
+    parent = model(Grid(nx=20, ny=20, x0=0, y0=0, dx=30.0, dy=30.0, name="p"),
+                   np.full((20, 20), 10.0))
+    child = model(Grid(nx=nx, ny=24, x0=x0, y0=180, dx=10.0, dy=10.0, name="c"),
+                  np.full((24, nx), 10.0))
+    with pytest.raises(ValueError, match=message):
+        NestedModel([(parent, None, None), (child, "p", R)])

@@ -1,0 +1,48 @@
+"""Physics validated against exact solutions and laboratory benchmarks.
+
+Each case returns metrics with bounds (see tsunami/validation); these tests fail when any
+judged metric misses its bound. The quick cases run in `make test`; the conical island at
+full resolution is marked slow and runs in `make validate`.
+"""
+
+import pytest
+
+from tsunami.validation import conical_island, format_table, registry
+
+QUICK = [name for name, case in registry().items() if case.quick]
+
+
+def assert_passes(result):
+    failed = [m for m in result.metrics if m.passed is False]
+    assert not failed, "\n" + format_table(failed)
+
+
+@pytest.mark.parametrize("name", QUICK)
+def test_quick_case_meets_its_bounds(name, tmp_path):
+    result = registry()[name].run(tmp_path)
+    assert any(m.passed is not None for m in result.metrics), "case judges nothing"
+    assert_passes(result)
+    for figure in result.figures:
+        assert figure.stat().st_size > 10_000
+
+
+def test_bp1_runup_and_profiles_are_judged():
+    result = registry()["bp1"].run(None)
+    names = [m.name for m in result.metrics]
+    assert "max runup R/d (runup law)" in names
+    assert sum(n.startswith("profile") for n in names) == 8
+
+
+def test_conical_island_case_a_on_a_coarse_grid():
+    """Case A at 5 cm: the runup facing the wave and the gauges (the 2.5 cm grid of all
+    three cases runs in `make validate`)."""
+    result = conical_island._case("a", None, dx=0.05)
+    assert_passes(result)
+    k = next(m for m in result.metrics if m.name == "gauge peaks Aida K (g6-g22)")
+    assert 0.8 < k.model < 1.25
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["bp6_a", "bp6_b", "bp6_c"])
+def test_conical_island_full_resolution(case, tmp_path):
+    assert_passes(registry()[case].run(tmp_path))

@@ -1,0 +1,121 @@
+"""Command-line interface: a thin layer over the Python API.
+
+    tsunami run REGION.toml SCENARIO.toml --out DIR
+    tsunami validate [CASE ...] [--all] [--out DIR]
+    tsunami bench [--size N] [--dtype float32|float64] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tsunami.errors import BlowUpError, InputError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tsunami", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("run", help="run a scenario on a region and write the fields")
+    p.add_argument("region", type=Path, help="region file (TOML)")
+    p.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(handler=_run)
+
+    p = commands.add_parser("validate", help="run validation cases and print the table")
+    p.add_argument("cases", nargs="*", help="case names (default: the quick cases)")
+    p.add_argument("--all", action="store_true", help="include the long cases")
+    p.add_argument("--out", type=Path, default=Path("validation_output"),
+                   help="folder for comparison plots (default: validation_output)")
+    p.add_argument("--list", action="store_true", help="list the cases and exit")
+    p.set_defaults(handler=_validate)
+
+    p = commands.add_parser("bench", help="measure kernel throughput")
+    p.add_argument("--size", type=int, default=1000, help="grid size N (N x N cells)")
+    p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
+    p.add_argument("--samples", type=int, default=5, help="timed blocks (median reported)")
+    p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
+    p.set_defaults(handler=_bench)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except (InputError, BlowUpError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args) -> int:
+    from tsunami.region import Region
+    from tsunami.runner import run, write_outputs
+    from tsunami.scenario import Scenario
+
+    region = Region.load(args.region)
+    scenario = Scenario.load(args.scenario)
+    start = time.perf_counter()
+    result = run(region, scenario, progress=not args.no_progress)
+    written = write_outputs(result, args.out)
+    print(f"{scenario.name} on {region.name}: {scenario.duration:.0f} s simulated in "
+          f"{time.perf_counter() - start:.1f} s wall")
+    for name, figures in result.summary().items():
+        print(f"  {name}: max inundation depth {figures['max_inundation_depth_m']:.2f} m, "
+              f"runup {figures['runup_m']:.2f} m, {figures['inundated_cells']} cells flooded")
+    print(f"outputs in {args.out.resolve()}:")
+    for path in written:
+        print(f"  {path.name}")
+    return 0
+
+
+def _validate(args) -> int:
+    from tsunami.validation import format_table, registry
+
+    cases = registry()
+    if args.list:
+        for case in cases.values():
+            print(f"{case.name:<18} {'quick' if case.quick else 'long ':<6} {case.description}")
+        return 0
+    unknown = [c for c in args.cases if c not in cases]
+    if unknown:
+        print(f"error: unknown case(s) {unknown}; known: {sorted(cases)}", file=sys.stderr)
+        return 2
+    chosen = args.cases or [c.name for c in cases.values() if c.quick or args.all]
+    metrics, figures, failed = [], [], []
+    for name in chosen:
+        print(f"running {name}: {cases[name].description} ...", file=sys.stderr, flush=True)
+        result = cases[name].run(args.out)
+        print(f"  {name} took {result.wall_time:.1f} s", file=sys.stderr)
+        metrics += result.metrics
+        figures += result.figures
+        if not result.passed:
+            failed.append(name)
+    print(format_table(metrics))
+    judged = [m for m in metrics if m.passed is not None]
+    print(f"\n{sum(m.passed for m in judged)}/{len(judged)} judged metrics pass"
+          + (f"; failing cases: {', '.join(failed)}" if failed else "; every case passes"))
+    if figures:
+        print(f"comparison plots in {args.out.resolve()}:")
+        for path in figures:
+            print(f"  {path.name}")
+    return 1 if failed else 0
+
+
+def _bench(args) -> int:
+    import numba
+
+    from tsunami import bench
+
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    print(bench.kernel(args.size, args.dtype, args.samples).report())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,25 @@
+"""Numba compute kernels of the shallow-water solver, one plain function per physical step.
+
+They are kept apart from the orchestration in :mod:`tsunami.model` so each can be read,
+tested and benchmarked alone. All take NumPy arrays (float32 or float64 state) and scalars
+of the same precision, and work in place.
+"""
+
+from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
+from tsunami.kernels.continuity import update_surface
+from tsunami.kernels.momentum import update_fluxes
+from tsunami.kernels.positivity import limit_outflow
+from tsunami.kernels.velocity import update_flow_maxima, velocity_field
+
+__all__ = [
+    "INCIDENT",
+    "OPEN",
+    "PRESCRIBED",
+    "WALL",
+    "apply_boundaries",
+    "limit_outflow",
+    "update_flow_maxima",
+    "update_fluxes",
+    "update_surface",
+    "velocity_field",
+]

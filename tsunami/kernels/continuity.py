@@ -1,0 +1,56 @@
+"""Continuity step (surface elevation update) with the running maxima fused in.
+
+    d(eta)/dt + dM/dx + dN/dy = 0
+
+On a spherical grid ``inv_dx[j] = 1 / (R cos(lat_j) dlon)`` and the y-divergence weighs
+the face fluxes by ``cos(lat_face) / cos(lat_j)`` (``cos_north``/``cos_south``); on a
+Cartesian grid those ratios are 1.
+
+The maximum surface elevation and the arrival time (the first time the surface stands
+``arrival_threshold`` above its still level: the sea at rest, or the ground on initially
+dry land) are updated in the same pass, which already holds the new surface. Speed
+maxima need the neighbours' surfaces and have their own kernel
+(:mod:`tsunami.kernels.velocity`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tsunami.kernels.scalar import FASTMATH, flush_denormals, restore_fp_mode, typed
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_lo, col_hi,
+                   time, dry_depth, arrival_threshold, eta_max, arrival_time):
+    """Advance ``eta`` one step in place over the active cells; update its maximum and
+    the arrival time."""
+    ny, _nx = eta.shape
+    zero = typed(0.0, dt)
+    one = np.uint64(1)
+    for row in prange(ny):
+        j = np.int64(row)
+        fp_mode = flush_denormals()
+        inv_dx = inv_dx_c[j]
+        north = cos_north[j] * inv_dy
+        south = cos_south[j] * inv_dy
+        # Unsigned column indices: no wrap-around code, so the loop vectorises.
+        for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
+            divergence = (M[j, i + one] - M[j, i]) * inv_dx + (
+                N[j + 1, i] * north - N[j, i] * south)
+            ground = -h[j, i]
+            # The outflow limiter keeps depth >= 0; the max only absorbs round-off.
+            surface = max(eta[j, i] - dt * divergence, ground)
+            eta[j, i] = surface
+            depth = surface - ground
+            # Branch-free maxima (selects and plain stores) keep the loop vectorised.
+            wet = depth > dry_depth
+            previous_max = eta_max[j, i]
+            rises = wet and surface > previous_max
+            eta_max[j, i] = surface if rises else previous_max
+            arrival = arrival_time[j, i]
+            arrives = rises and np.isnan(arrival) and (
+                surface > max(ground, zero) + arrival_threshold)
+            arrival_time[j, i] = time if arrives else arrival
+        restore_fp_mode(fp_mode)

@@ -1,0 +1,35 @@
+"""Kernels coupling a nested (child) grid to its parent."""
+
+from __future__ import annotations
+
+from numba import njit, prange
+
+from tsunami.kernels.scalar import typed
+
+
+@njit(cache=True)
+def blend_edges(out, old, new, weight):
+    """out = (1 - weight) * old + weight * new: edge fluxes at a child's flux time."""
+    w = typed(weight, out[0])
+    for k in range(out.size):
+        out[k] = old[k] + w * (new[k] - old[k])
+
+
+@njit(parallel=True, cache=True)
+def restrict_surface(child_eta, parent_eta, row0, col0, ratio, ring):
+    """Overwrite parent cells covered by the child with the mean of the child's surface.
+
+    With the parent's depth equal to the mean of the child's depth under it, the mean
+    surface is the volume-conserving value (dry child cells count with their ground).
+    Parent cells within ``ring`` cells of the child's edge keep their own value.
+    """
+    rows = child_eta.shape[0] // ratio
+    cols = child_eta.shape[1] // ratio
+    scale = 1.0 / (ratio * ratio)
+    for jp in prange(ring, rows - ring):
+        for ip in range(ring, cols - ring):
+            total = 0.0
+            for a in range(ratio):
+                for b in range(ratio):
+                    total += child_eta[jp * ratio + a, ip * ratio + b]
+            parent_eta[row0 + jp, col0 + ip] = total * scale

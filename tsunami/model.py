@@ -1,0 +1,285 @@
+"""The shallow-water model on one grid: state, parameters and the leapfrog step.
+
+A :class:`ShallowWaterModel` owns the bathymetry in the kernels' precision, the state
+(surface elevation ``eta`` at cell centres, volume fluxes ``M`` and ``N`` on faces) and
+the running maxima. :meth:`ShallowWaterModel.step` advances one time step by calling the
+kernels in order: continuity (with maxima), momentum, boundary fluxes, positivity
+limiter. Several models are coupled into a nest by :class:`tsunami.nesting.NestedModel`;
+time loops, output and progress belong to :class:`tsunami.simulation.Simulation`.
+
+Units are SI throughout: m, s, m^2/s for fluxes, s/m^(1/3) for Manning's n.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tsunami import kernels
+from tsunami.boundaries import Boundaries
+from tsunami.errors import BlowUpError
+from tsunami.grid import GRAVITY, Grid
+
+
+class ShallowWaterModel:
+    """Nonlinear shallow-water equations on one :class:`~tsunami.grid.Grid`.
+
+    Parameters
+    ----------
+    grid: the grid.
+    depth: still-water depth (m), positive down, negative on land; shape ``grid.shape``.
+    manning: Manning's n (s/m^(1/3)), a number or an array of ``grid.shape``.
+    boundaries: conditions on the four sides (default: all open).
+    dtype: precision of the state, ``np.float32`` (default) or ``np.float64``.
+    cfl: safety factor on the CFL time step (0 < cfl <= 1).
+    dt: time step (s); by default the CFL step from the deepest water.
+    dry_depth: water thinner than this (m) is dry.
+    linear_depth: where the still depth exceeds this (m), advection is dropped (linear
+        long-wave equations); ``inf`` keeps the full nonlinear equations everywhere.
+    max_speed: cap on the flow speed (m/s) guarding thin-film spikes at the shoreline.
+    arrival_threshold: rise above the still level (m) that defines the arrival time.
+    blowup_elevation: a surface this far (m) above the still level is a blow-up.
+    """
+
+    def __init__(self, grid: Grid, depth: np.ndarray, *, manning: float | np.ndarray = 0.0,
+                 boundaries: Boundaries | None = None, dtype: type = np.float32,
+                 cfl: float = 0.7, dt: float | None = None, dry_depth: float = 1e-3,
+                 linear_depth: float = np.inf, max_speed: float = 20.0,
+                 arrival_threshold: float = 0.2, speed_depth: float | None = None,
+                 blowup_elevation: float = 200.0, gravity: float = GRAVITY) -> None:
+        self.grid = grid
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        depth = np.asarray(depth, dtype=np.float64)
+        if depth.shape != grid.shape:
+            raise ValueError(f"grid {grid.name!r}: depth has shape {depth.shape}, grid is "
+                             f"{grid.shape}")
+        if not np.all(np.isfinite(depth)):
+            bad = np.argwhere(~np.isfinite(depth))[0]
+            raise ValueError(f"grid {grid.name!r}: depth has no value at x = "
+                             f"{grid.x[bad[1]]:.6f}, y = {grid.y[bad[0]]:.6f}")
+        if not 0 < cfl <= 1:
+            raise ValueError(f"cfl must be in (0, 1], got {cfl}")
+        self.boundaries = boundaries if boundaries is not None else Boundaries()
+        self.gravity = gravity
+        self.cfl = cfl
+        self.dry_depth = dry_depth
+        self.linear_depth = linear_depth
+        self.max_speed = max_speed
+        self.arrival_threshold = arrival_threshold
+        self.speed_depth = 10 * dry_depth if speed_depth is None else speed_depth
+        self.blowup_elevation = blowup_elevation
+
+        t = self.dtype.type
+        self.h = np.ascontiguousarray(depth, dtype=self.dtype)
+        n = np.broadcast_to(np.asarray(manning, dtype=np.float64), grid.shape)
+        if np.any(~np.isfinite(n)) or np.any(n < 0):
+            raise ValueError(f"grid {grid.name!r}: Manning's n must be finite and >= 0")
+        self.n2 = np.ascontiguousarray(n * n, dtype=self.dtype)
+        self.metrics = grid.metrics(self.dtype)
+        ny, nx = grid.shape
+        self.eta = np.maximum(np.zeros(grid.shape), -depth).astype(self.dtype)
+        self.M = np.zeros((ny, nx + 1), self.dtype)
+        self.N = np.zeros((ny + 1, nx), self.dtype)
+        self._M_next = np.zeros_like(self.M)
+        self._N_next = np.zeros_like(self.N)
+        self._limit_rows = np.zeros(ny + 1, np.uint8)
+        self._ratio = np.ones(grid.shape, self.dtype)
+        # Active columns per row; the whole grid unless narrowed by activity tracking.
+        self.col_lo = np.zeros(ny, np.int64)
+        self.col_hi = np.full(ny, nx, np.int64)
+        # Prescribed edge fluxes (used on sides with a Nested condition).
+        self.edge_flux = {
+            "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
+            "south": np.zeros(nx, self.dtype), "north": np.zeros(nx, self.dtype)}
+        self.eta_max = np.full(grid.shape, -np.inf, self.dtype)
+        self.speed_max = np.zeros(grid.shape, self.dtype)
+        self.momentum_flux_max = np.zeros(grid.shape, self.dtype)
+        self.arrival_time = np.full(grid.shape, np.nan, self.dtype)
+        self.initially_wet = depth > dry_depth
+        self.time = 0.0
+        self.iteration = 0
+        # None: the CFL step of the state at the first step (set() may still change it).
+        self._dt = float(dt) if dt is not None else None
+        self._scalars = dict(g=t(gravity), dry=t(dry_depth), linear=t(min(linear_depth, 1e30)),
+                             umax=t(max_speed), speed_depth=t(self.speed_depth),
+                             threshold=t(arrival_threshold))
+        self._record_initial_maxima()
+
+    @property
+    def dt(self) -> float:
+        """Time step (s); until the first step, the CFL step of the current state."""
+        return self._dt if self._dt is not None else self.stable_time_step()
+
+    @dt.setter
+    def dt(self, value: float) -> None:
+        if not value > 0:
+            raise ValueError(f"time step must be positive, got {value}")
+        self._dt = float(value)
+
+    # -- set-up ---------------------------------------------------------------------------
+    def stable_time_step(self) -> float:
+        """CFL time step (s): cfl / (c sqrt(1/dx^2 + 1/dy^2)).
+
+        c is the fastest characteristic speed |u| + sqrt(g D) of the current state, and at
+        least sqrt(g h) of the deepest still water: a large initial wave (a breaking
+        solitary wave, H/d = 0.3) travels ~1.4 times faster than sqrt(g d).
+        """
+        widths, dy = self.grid.cell_widths()
+        depth = np.maximum(self.depth.astype(np.float64), 0.0)
+        u, v = self.velocities()
+        celerity = float(np.max(np.hypot(u, v) + np.sqrt(self.gravity * depth)))
+        celerity = max(celerity, np.sqrt(self.gravity * max(float(self.h.max()),
+                                                            self.dry_depth)))
+        return float(self.cfl / (celerity * np.sqrt(1.0 / widths.min() ** 2 + 1.0 / dy**2)))
+
+    def set(self, eta: np.ndarray | float | None = None, u: np.ndarray | None = None,
+            v: np.ndarray | None = None) -> None:
+        """Set the initial surface elevation (m) and optionally velocities (m/s).
+
+        ``eta`` is applied where there is water after the displacement; on land the
+        surface stays at the ground. ``u``/``v`` are cell-centre velocities, converted to
+        face fluxes with the face depth.
+        """
+        h = self.h.astype(np.float64)
+        if eta is not None:
+            surface = np.broadcast_to(np.asarray(eta, dtype=np.float64), self.grid.shape)
+            if not np.all(np.isfinite(surface)):
+                raise ValueError(f"grid {self.grid.name!r}: initial surface has NaN values")
+            self.eta[...] = np.maximum(surface, -h)
+        depth = self.eta.astype(np.float64) + h
+        if u is not None:
+            uc = np.broadcast_to(np.asarray(u, dtype=np.float64), self.grid.shape)
+            face_u = np.zeros(self.M.shape)
+            face_u[:, 1:-1] = 0.5 * (uc[:, 1:] + uc[:, :-1])
+            face_d = np.zeros(self.M.shape)
+            face_d[:, 1:-1] = 0.5 * (depth[:, 1:] + depth[:, :-1])
+            self.M[...] = face_u * face_d
+        if v is not None:
+            vc = np.broadcast_to(np.asarray(v, dtype=np.float64), self.grid.shape)
+            face_v = np.zeros(self.N.shape)
+            face_v[1:-1] = 0.5 * (vc[1:] + vc[:-1])
+            face_d = np.zeros(self.N.shape)
+            face_d[1:-1] = 0.5 * (depth[1:] + depth[:-1])
+            self.N[...] = face_v * face_d
+        self._record_initial_maxima()
+
+    def reset_depth(self, depth: np.ndarray) -> None:
+        """Replace the still-water depth (m) before the run starts (used by nesting)."""
+        if self.iteration:
+            raise RuntimeError(f"grid {self.grid.name!r}: depth can only change before stepping")
+        depth = np.asarray(depth, dtype=np.float64)
+        if depth.shape != self.grid.shape or not np.all(np.isfinite(depth)):
+            raise ValueError(f"grid {self.grid.name!r}: new depth must be finite, shape "
+                             f"{self.grid.shape}")
+        surface = np.maximum(self.eta.astype(np.float64), -depth)
+        self.h[...] = depth
+        self.eta[...] = surface
+        self.initially_wet = depth > self.dry_depth
+        self._record_initial_maxima()
+
+    def _record_initial_maxima(self) -> None:
+        depth = self.eta + self.h
+        wet = depth > self.dry_depth
+        self.eta_max[...] = np.where(wet, self.eta, -np.inf)
+        still_level = np.maximum(-self.h, 0)
+        arrived = wet & (self.eta > still_level + self.arrival_threshold)
+        self.arrival_time[...] = np.where(arrived, self.time, np.nan)
+        self.speed_max[...] = 0
+        self.momentum_flux_max[...] = 0
+
+    # -- time stepping --------------------------------------------------------------------
+    def step(self) -> None:
+        """Advance one time step of ``self.dt`` seconds."""
+        if self._dt is None:
+            self._dt = self.stable_time_step()
+        m, s, t = self.metrics, self._scalars, self.dtype.type
+        dt = t(self._dt)
+        new_time = self.time + self.dt
+        # Speeds first: the fluxes were computed from (and capped with) the face depths of
+        # the current surface, so flux / face depth is the momentum equation's velocity.
+        kernels.update_flow_maxima(
+            self.eta, self.h, self.M, self.N, s["dry"], s["speed_depth"], self.col_lo,
+            self.col_hi, self.speed_max, self.momentum_flux_max)
+        kernels.update_surface(
+            self.eta, self.h, self.M, self.N, m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south,
+            dt, self.col_lo, self.col_hi, new_time, s["dry"], s["threshold"], self.eta_max,
+            self.arrival_time)
+        kernels.update_fluxes(
+            self.eta, self.h, self.n2, self.M, self.N, self._M_next, self._N_next,
+            m.inv_dx_c, m.inv_dx_v, m.inv_dy, m.coriolis_c, m.coriolis_v, m.cos_north,
+            m.cos_south, dt, s["g"], s["dry"], s["linear"], s["umax"], self.col_lo,
+            self.col_hi, self._limit_rows)
+        # Fluxes now stand half a step ahead of the new surface.
+        flux_time = new_time + 0.5 * self.dt
+        eta_in = np.array([c.elevation(flux_time) for c in self.boundaries.sides()],
+                          dtype=self.dtype)
+        e = self.edge_flux
+        kernels.apply_boundaries(
+            self.eta, self.h, self._M_next, self._N_next, self.boundaries.modes(), eta_in,
+            e["west"], e["east"], e["south"], e["north"], s["g"], s["dry"], dt, m.inv_dx_c,
+            m.inv_dy, m.cos_north, m.cos_south, self._limit_rows)
+        if self._limit_rows.any():
+            kernels.limit_outflow(
+                self.eta, self.h, self._M_next, self._N_next, m.inv_dx_c, m.inv_dy,
+                m.cos_north, m.cos_south, dt, self.col_lo, self.col_hi, self._limit_rows,
+                self._ratio)
+        self.M, self._M_next = self._M_next, self.M
+        self.N, self._N_next = self._N_next, self.N
+        self.time = new_time
+        self.iteration += 1
+
+    def check_health(self) -> None:
+        """Raise :class:`BlowUpError` if the solution is non-finite or has run away.
+
+        Runaway means a surface more than ``blowup_elevation`` from rest, or a flow whose
+        Courant number (|u| + sqrt(g D)) dt sqrt(1/dx^2 + 1/dy^2) exceeds 1.5: the explicit
+        scheme is unstable there, even if the speed cap and the positivity limiter keep
+        the numbers bounded. Films thinner than 1 % of the deepest water are left out of
+        the Courant test: their speed is bounded by ``max_speed`` and cannot destabilise
+        the scheme, while an instability soon piles water far deeper than that.
+        """
+        still = np.maximum(-self.h, 0)
+        excess = np.abs(self.eta - still)
+        bad = ~np.isfinite(excess)
+        detail = "the surface elevation is not finite"
+        if not bad.any():
+            bad = excess > self.blowup_elevation
+            detail = f"the surface departs more than {self.blowup_elevation:g} m from rest"
+        if not bad.any():
+            u, v = self.velocities()
+            widths, dy = self.grid.cell_widths()
+            depth = np.maximum(self.depth.astype(np.float64), 0.0)
+            courant = (np.hypot(u, v) + np.sqrt(self.gravity * depth)) * self.dt * np.sqrt(
+                1.0 / widths[:, None] ** 2 + 1.0 / dy**2)
+            film = max(self.speed_depth, 0.01 * float(self.h.max()))
+            bad = (courant > 1.5) & (depth > film)
+            detail = (f"the flow breaks the CFL limit (Courant number {courant.max():.2f} "
+                      f"with dt = {self.dt:.4g} s)")
+        if bad.any():
+            j, i = np.argwhere(bad)[0]
+            raise BlowUpError(self.grid.name, self.time,
+                              (float(self.grid.x[i]), float(self.grid.y[j])), detail)
+
+    # -- diagnostics ----------------------------------------------------------------------
+    @property
+    def models(self) -> list[ShallowWaterModel]:
+        """The grids' models (one here; a nest has several)."""
+        return [self]
+
+    @property
+    def depth(self) -> np.ndarray:
+        """Total water depth D = eta + h (m) at cell centres."""
+        return self.eta + self.h
+
+    def volume(self) -> float:
+        """Water volume (m^3) above the still-water datum's bed, over the whole grid."""
+        return float(np.sum(self.depth.astype(np.float64) * self.grid.cell_area()))
+
+    def velocities(self) -> tuple[np.ndarray, np.ndarray]:
+        """Cell-centre velocities u, v (m/s): the mean of the face velocities (flux over
+        face flow depth); zero where no face is wet."""
+        u = np.empty(self.grid.shape, self.dtype)
+        v = np.empty(self.grid.shape, self.dtype)
+        kernels.velocity_field(self.eta, self.h, self.M, self.N, self._scalars["dry"], u, v)
+        return u.astype(np.float64), v.astype(np.float64)

@@ -1,0 +1,296 @@
+"""Region files: where the model runs (DEM sources, grids, Manning n, gauges).
+
+A region is a TOML file (format documented in README.md, "Region files"). Loading it
+checks every key and file; building a grid's bathymetry resamples the DEM sources onto
+it, the finest source that covers a cell taking precedence, blended over a few cells at
+each source's edge so that mismatching sources leave no step in the sea bed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pyproj import CRS
+from scipy import ndimage
+
+from tsunami.boundaries import SIDES
+from tsunami.config import Table, load_toml
+from tsunami.dem import Raster, parse_crs, read_raster, resample
+from tsunami.errors import InputError
+from tsunami.gauges import Gauge
+from tsunami.grid import Grid
+
+BLEND_CELLS = 4  # width (grid cells) of the blend where a finer DEM source begins
+
+
+@dataclass(frozen=True)
+class DemSource:
+    """A DEM file and how to read it."""
+
+    path: Path
+    fmt: str | None
+    crs: CRS | None
+    local: bool
+    vertical: str  # "elevation" (positive up) or "depth" (positive down)
+    variable: str | None
+    nodata: float | None
+    field: str
+
+    def read(self, config: Path) -> Raster:
+        raster = read_raster(self.path, fmt=self.fmt, crs=self.crs, variable=self.variable,
+                             nodata=self.nodata, field=f"{self.field}.path", config=config,
+                             local=self.local)
+        if self.vertical == "depth":
+            raster.values = -raster.values
+        return raster
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A grid as the region file defines it (geometry is resolved by :meth:`Region.grid`)."""
+
+    name: str
+    extent: tuple[float, float, float, float] | None  # west, east, south, north
+    spacing: tuple[float, float] | None
+    parent: str | None
+    ratio: int
+    manning: float | Path
+    linear_depth: float
+    boundaries: dict[str, str]
+    field: str
+
+
+@dataclass
+class Region:
+    """A loaded region file."""
+
+    name: str
+    path: Path
+    crs: CRS | None
+    output_crs: CRS | None
+    dems: list[DemSource]
+    grids: list[GridSpec]
+    gauges: list[Gauge]
+    description: str = ""
+    _rasters: dict[int, Raster] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Region:
+        path = Path(path).resolve()
+        root = Table(load_toml(path, "region"), path, "")
+        root.check_keys({"region", "dem", "grid", "gauge"}, {"region", "dem", "grid"})
+        meta = root.table("region", required=True)
+        meta.check_keys({"name", "crs", "output_crs", "description"}, {"name", "crs"})
+        crs = parse_crs(meta.str("crs"), path, meta.field("crs"))
+        output_crs = parse_crs(meta.str("output_crs"), path, meta.field("output_crs")) \
+            if meta.has("output_crs") else None
+        dems = [_dem(t, crs) for t in root.tables("dem")]
+        if not dems:
+            raise InputError(path, "dem", "at least one [[dem]] source is needed")
+        grids = [_grid_spec(t) for t in root.tables("grid")]
+        if not grids:
+            raise InputError(path, "grid", "at least one [[grid]] is needed")
+        names = [g.name for g in grids]
+        for g in grids:
+            if names.count(g.name) > 1:
+                raise InputError(path, g.field + ".name", f"grid name {g.name!r} repeats")
+            if g.parent is not None and g.parent not in names[: names.index(g.name)]:
+                raise InputError(path, g.field + ".parent", f"parent {g.parent!r} must be a "
+                                 "grid defined earlier in the file")
+        if sum(g.parent is None for g in grids) != 1:
+            raise InputError(path, "grid", "exactly one grid (the outermost) has no parent")
+        if grids[0].parent is not None:
+            raise InputError(path, "grid[0].parent", "the first grid must be the outermost")
+        gauges = []
+        for t in root.tables("gauge"):
+            t.check_keys({"name", "x", "y"}, {"name", "x", "y"})
+            gauges.append(Gauge(t.str("name"), t.number("x"), t.number("y")))
+        region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
+                     meta.str("description", ""))
+        root_grid = region.grid(grids[0].name)
+        for k, g in enumerate(gauges):
+            if not root_grid.contains(g.x, g.y):
+                raise InputError(path, f"gauge[{k}]", f"gauge {g.name!r} at ({g.x}, {g.y}) "
+                                 f"lies outside grid {root_grid.name!r} {root_grid.bounds}")
+        return region
+
+    # -- geometry ---------------------------------------------------------------------
+    def spec(self, name: str) -> GridSpec:
+        for g in self.grids:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+    def grid(self, name: str) -> Grid:
+        """The grid geometry; nested grids are snapped to their parent's cells."""
+        spec = self.spec(name)
+        if spec.parent is None:
+            if spec.extent is None or spec.spacing is None:
+                raise InputError(self.path, spec.field, "the outermost grid needs extent and "
+                                 "spacing")
+            west, east, south, north = spec.extent
+            dx, dy = spec.spacing
+            nx, ny = round((east - west) / dx), round((north - south) / dy)
+            return Grid(nx=nx, ny=ny, x0=west, y0=south, dx=dx, dy=dy, crs=self.crs,
+                        name=name)
+        parent = self.grid(spec.parent)
+        if spec.extent is None:
+            raise InputError(self.path, spec.field + ".extent", "missing required key")
+        west, east, south, north = spec.extent
+        i0 = int(np.floor((west - parent.x0) / parent.dx + 1e-6))
+        i1 = int(np.ceil((east - parent.x0) / parent.dx - 1e-6))
+        j0 = int(np.floor((south - parent.y0) / parent.dy + 1e-6))
+        j1 = int(np.ceil((north - parent.y0) / parent.dy - 1e-6))
+        # A child needs a ring of parent cells around it for its boundary and feedback.
+        if i0 < 2 or j0 < 2 or i1 > parent.nx - 2 or j1 > parent.ny - 2:
+            raise InputError(self.path, spec.field + ".extent", f"grid {name!r} must lie "
+                             f"inside its parent {parent.name!r} {parent.bounds} with at least "
+                             "two parent cells to spare on every side")
+        if i1 - i0 < 2 or j1 - j0 < 2:
+            raise InputError(self.path, spec.field + ".extent", "covers fewer than 2 x 2 "
+                             "parent cells")
+        r = spec.ratio
+        return Grid(nx=(i1 - i0) * r, ny=(j1 - j0) * r, x0=parent.x0 + i0 * parent.dx,
+                    y0=parent.y0 + j0 * parent.dy, dx=parent.dx / r, dy=parent.dy / r,
+                    crs=self.crs, name=name)
+
+    # -- fields -----------------------------------------------------------------------
+    def elevation(self, grid: Grid) -> np.ndarray:
+        """Ground / sea-bed elevation (m, positive up) on ``grid`` from the DEM sources.
+
+        Sources are laid down coarsest first; each finer source replaces what lies under
+        it, blended over BLEND_CELLS cells inside its edge. Holes surrounded by land are
+        filled from the nearest values (with a warning); holes touching water are errors.
+        """
+        layers = []
+        for k, dem in enumerate(self.dems):
+            raster = self._raster(k)
+            values = resample(raster, grid)
+            if np.isfinite(values).any():
+                layers.append((min(raster.resolution), dem, values))
+        if not layers:
+            raise InputError(self.path, "dem", f"no DEM source covers grid {grid.name!r} "
+                             f"{grid.bounds}")
+        layers.sort(key=lambda item: -item[0])
+        elevation = np.full(grid.shape, np.nan)
+        for _, _, values in layers:
+            covered = np.isfinite(values)
+            if np.isfinite(elevation).any():
+                # Distance inside the source coverage; beyond the grid edge it goes on.
+                inside = ndimage.distance_transform_edt(
+                    np.pad(covered, 1, mode="edge"))[1:-1, 1:-1]
+                weight = np.clip(inside / BLEND_CELLS, 0.0, 1.0)
+                weight = np.where(np.isfinite(elevation), weight, 1.0)
+            else:
+                weight = np.ones(grid.shape)
+            blended = weight * values + (1 - weight) * np.nan_to_num(elevation)
+            elevation = np.where(covered, blended, elevation)
+        return self._fill_holes(elevation, grid, [d for _, d, _ in layers])
+
+    def _raster(self, k: int) -> Raster:
+        if k not in self._rasters:
+            self._rasters[k] = self.dems[k].read(self.path)
+        return self._rasters[k]
+
+    def _fill_holes(self, elevation: np.ndarray, grid: Grid, dems) -> np.ndarray:
+        holes = ~np.isfinite(elevation)
+        if not holes.any():
+            return elevation
+        if holes.all():
+            raise InputError(self.path, "dem", f"no DEM value on grid {grid.name!r}")
+        _, (rows, cols) = ndimage.distance_transform_edt(holes, return_indices=True)
+        nearest = elevation[rows, cols]
+        ring = ndimage.binary_dilation(holes) & ~holes
+        labels, count = ndimage.label(holes)
+        for k in range(1, count + 1):
+            hole = labels == k
+            edge = ndimage.binary_dilation(hole) & ring
+            if np.any(elevation[edge] <= 0):
+                j, i = np.argwhere(hole)[0]
+                files = ", ".join(d.path.name for d in dems)
+                raise InputError(self.path, "dem", f"the DEM ({files}) has a hole of "
+                                 f"{int(hole.sum())} cells next to water on grid "
+                                 f"{grid.name!r}, near x = {grid.x[i]:.6f}, y = {grid.y[j]:.6f};"
+                                 " fill it or add a source that covers it")
+        warnings.warn(f"grid {grid.name!r}: {int(holes.sum())} cells without DEM data on land "
+                      "filled from the nearest values", stacklevel=2)
+        return np.where(holes, nearest, elevation)
+
+    def manning(self, grid: Grid) -> float | np.ndarray:
+        """Manning's n (s/m^(1/3)) on ``grid``: a number or a resampled raster."""
+        spec = self.spec(grid.name)
+        if isinstance(spec.manning, int | float):
+            return float(spec.manning)
+        raster = read_raster(spec.manning, config=self.path, field=f"{spec.field}.manning",
+                             crs=None, local=self.crs is None)
+        values = resample(raster, grid, method="nearest")
+        if not np.all(np.isfinite(values)):
+            raise InputError(self.path, f"{spec.field}.manning", f"{spec.manning.name} does "
+                             f"not cover grid {grid.name!r}")
+        if np.any(values < 0) or np.any(values > 0.5):
+            raise InputError(self.path, f"{spec.field}.manning", "values must lie in [0, 0.5]")
+        return values
+
+    def children(self, name: str) -> list[GridSpec]:
+        return [g for g in self.grids if g.parent == name]
+
+
+def _dem(t: Table, region_crs: CRS | None) -> DemSource:
+    t.check_keys({"path", "format", "crs", "vertical", "variable", "nodata"}, {"path"})
+    local = region_crs is None
+    crs = None
+    if t.has("crs"):
+        crs = parse_crs(t.str("crs"), t.source, t.field("crs"))
+        local = crs is None
+    return DemSource(
+        path=t.path("path"),
+        fmt=t.str("format", choices={"geotiff", "esri-ascii", "netcdf", "xyz"}),
+        crs=crs, local=local,
+        vertical=t.str("vertical", "elevation", choices={"elevation", "depth"}),
+        variable=t.str("variable"), nodata=t.number("nodata"), field=t.name)
+
+
+def _grid_spec(t: Table) -> GridSpec:
+    t.check_keys({"name", "extent", "spacing", "parent", "ratio", "manning", "linear_depth",
+                  "boundary"}, {"name"})
+    extent = t.numbers("extent", 4)
+    if extent is not None:
+        west, east, south, north = extent
+        if not (east > west and north > south):
+            raise t.error("extent", "expected [west, east, south, north] with east > west "
+                          "and north > south")
+    spacing = t.numbers("spacing")
+    if spacing is not None:
+        if len(spacing) == 1:
+            spacing = spacing * 2
+        if len(spacing) != 2 or min(spacing) <= 0:
+            raise t.error("spacing", "expected a positive number or [dx, dy]")
+    parent = t.str("parent")
+    ratio = t.integer("ratio", 3, minimum=1)
+    if ratio % 2 == 0:
+        raise t.error("ratio", f"must be odd (cells align centre on centre), got {ratio}")
+    if parent is not None and spacing is not None:
+        raise t.error("spacing", "a nested grid's spacing follows from its parent and ratio")
+    manning: float | Path
+    if isinstance(t.data.get("manning"), str):
+        manning = t.path("manning")
+    else:
+        manning = t.number("manning", 0.025, minimum=0.0, maximum=0.5)
+    boundary = t.data.get("boundary", "open")
+    choices = {"open", "wall"}
+    if isinstance(boundary, str):
+        if boundary not in choices:
+            raise t.error("boundary", f"{boundary!r} is not one of {sorted(choices)}")
+        boundaries = dict.fromkeys(SIDES, boundary)
+    else:
+        sides = t.table("boundary")
+        sides.check_keys(set(SIDES))
+        boundaries = {s: sides.str(s, "open", choices=choices) for s in SIDES}
+    if parent is not None and "boundary" in t.data:
+        raise t.error("boundary", "a nested grid's edges are driven by its parent")
+    return GridSpec(t.str("name"), tuple(extent) if extent else None,
+                    tuple(spacing) if spacing else None, parent, ratio, manning,
+                    t.number("linear_depth", np.inf, positive=True), boundaries, t.name)
