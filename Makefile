@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 OUT ?= out/demo
 
-.PHONY: demo test validate bench lint install clean
+.PHONY: demo demo-lab test validate bench lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tsunami run grids/conical_island/region.toml scenarios/conical_island_case_a.toml --out $(OUT)
+	$(BIN)/tsunami run grids/okushiri1993/region.toml scenarios/okushiri1993_hno.toml --out $(OUT)
+
+demo-lab: $(STAMP)
+	$(BIN)/tsunami run grids/conical_island/region.toml scenarios/conical_island_case_a.toml --out out/lab
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -27,6 +30,7 @@ validate: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/tsunami bench
+	$(BIN)/tsunami bench --demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -46,3 +46,8 @@ def test_conical_island_case_a_on_a_coarse_grid():
 @pytest.mark.parametrize("case", ["bp6_a", "bp6_b", "bp6_c"])
 def test_conical_island_full_resolution(case, tmp_path):
     assert_passes(registry()[case].run(tmp_path))
+
+
+@pytest.mark.slow
+def test_okushiri_demo_against_the_surveyed_runup(tmp_path):
+    assert_passes(registry()["okushiri_field"].run(tmp_path))

@@ -80,3 +80,68 @@ def kernel(size: int = 1000, dtype: str = "float32", samples: int = 5,
     model.check_health()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     return KernelBenchmark(size, dtype, numba.get_num_threads(), steps, rates, compile_s, peak)
+
+
+@dataclass
+class DemoBenchmark:
+    """Wall time per stage and per grid of a full region + scenario run."""
+
+    region: str
+    scenario: str
+    simulated_s: float
+    stages: dict[str, float]  # setup, simulation, output
+    levels: list[dict]  # grid, cells, dt, steps, wall_s, rate
+    peak_memory_mb: float
+    threads: int
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.stages.values())
+
+    def report(self) -> str:
+        updates = sum(lv["cells"] * lv["steps"] for lv in self.levels)
+        lines = [f"{self.scenario} on {self.region}: {self.simulated_s:.0f} s simulated, "
+                 f"{self.threads} threads",
+                 "  stages (wall s): " + ", ".join(f"{k} {v:.1f}" for k, v in self.stages.items())
+                 + f"; total {self.total_s:.1f}",
+                 f"  {'grid':<12} {'cells':>9} {'dt (s)':>8} {'steps':>7} {'wall (s)':>9} "
+                 f"{'M cell-upd/s':>13}"]
+        for lv in self.levels:
+            rate = lv["cells"] * lv["steps"] / max(lv["wall_s"], 1e-9) / 1e6
+            lines.append(f"  {lv['grid']:<12} {lv['cells']:>9} {lv['dt']:>8.4f} {lv['steps']:>7} "
+                         f"{lv['wall_s']:>9.1f} {rate:>13.0f}")
+        sim = self.stages["simulation"]
+        lines.append(f"  all grids: {updates / 1e9:.2f} G cell-updates in {sim:.1f} s = "
+                     f"{updates / sim / 1e6:.0f} M cell-updates/s")
+        lines.append(f"  peak memory (process): {self.peak_memory_mb:.0f} MB")
+        return "\n".join(lines)
+
+
+def demo(region_path, scenario_path, out_dir=None) -> DemoBenchmark:
+    """Run a region + scenario end to end (including writing outputs) and time it."""
+    import tempfile
+    from pathlib import Path
+
+    from tsunami.region import Region
+    from tsunami.runner import run, write_outputs
+    from tsunami.scenario import Scenario
+
+    start = time.perf_counter()
+    region = Region.load(region_path)
+    scenario = Scenario.load(scenario_path)
+    load_s = time.perf_counter() - start
+    result = run(region, scenario)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_outputs(result, Path(out_dir) if out_dir else Path(tmp))
+    output_s = time.perf_counter() - start
+    model = result.model
+    walls = getattr(model, "wall_time", {model.models[0].grid.name:
+                                         result.timings["simulation_s"]})
+    levels = [{"grid": m.grid.name, "cells": m.grid.size, "dt": m.dt, "steps": m.iteration,
+               "wall_s": walls.get(m.grid.name, float("nan"))} for m in model.models]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return DemoBenchmark(region.name, scenario.name, scenario.duration,
+                         {"setup": load_s + result.timings["setup_s"],
+                          "simulation": result.timings["simulation_s"], "output": output_s},
+                         levels, peak, numba.get_num_threads())

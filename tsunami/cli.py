@@ -14,6 +14,10 @@ from pathlib import Path
 
 from tsunami.errors import BlowUpError, InputError
 
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_REGION = ROOT / "grids" / "okushiri1993" / "region.toml"
+DEMO_SCENARIO = ROOT / "scenarios" / "okushiri1993_hno.toml"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsunami", description=__doc__.split("\n\n")[0])
@@ -39,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--samples", type=int, default=5, help="timed blocks (median reported)")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
+    p.add_argument("--demo", action="store_true",
+                   help="time the shipped demo end to end: per stage and per grid")
+    p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
+    p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
 
     args = parser.parse_args(argv)
@@ -65,8 +73,13 @@ def _run(args) -> int:
     print(f"{scenario.name} on {region.name}: {scenario.duration:.0f} s simulated in "
           f"{time.perf_counter() - start:.1f} s wall")
     for name, figures in result.summary().items():
-        print(f"  {name}: max inundation depth {figures['max_inundation_depth_m']:.2f} m, "
+        print(f"  grid {name}: max inundation depth {figures['max_inundation_depth_m']:.2f} m, "
               f"runup {figures['runup_m']:.2f} m, {figures['inundated_cells']} cells flooded")
+    for name, figures in result.town_summary().items():
+        print(f"  town {name}: max inundation depth {figures['max_inundation_depth_m']:.2f} m, "
+              f"runup {figures['runup_m']:.2f} m, flooded area "
+              f"{figures['flooded_area_km2']:.2f} km2, first arrival "
+              f"{figures['first_arrival_min']:.1f} min")
     print(f"outputs in {args.out.resolve()}:")
     for path in written:
         print(f"  {path.name}")
@@ -113,7 +126,10 @@ def _bench(args) -> int:
 
     if args.threads:
         numba.set_num_threads(args.threads)
-    print(bench.kernel(args.size, args.dtype, args.samples).report())
+    if args.demo:
+        print(bench.demo(args.region, args.scenario).report())
+    else:
+        print(bench.kernel(args.size, args.dtype, args.samples).report())
     return 0
 
 

@@ -75,11 +75,17 @@ def grid_dataset(grid: Grid, variables: dict[str, tuple[np.ndarray, dict]],
     return ds
 
 
-def maxima_dataset(model, attrs: dict | None = None) -> xr.Dataset:
+MAXIMA = ("max_eta", "max_depth", "max_speed", "max_momentum_flux", "arrival_time",
+          "elevation")
+
+
+def maxima_dataset(model, attrs: dict | None = None,
+                   covered: np.ndarray | None = None) -> xr.Dataset:
     """Running maxima and arrival time of ``model`` (a ShallowWaterModel).
 
     NaN marks cells the water never reached; ``max_depth`` is given on initially dry land
-    only (0 where that land stayed dry) and NaN at sea.
+    only (0 where that land stayed dry) and NaN at sea. ``covered`` marks cells a finer
+    nested grid covers; it is stored as ``covered_by_finer_grid``.
     """
     h = model.h.astype(np.float64)
     eta_max = model.eta_max.astype(np.float64)
@@ -110,11 +116,63 @@ def maxima_dataset(model, attrs: dict | None = None) -> xr.Dataset:
             "long_name": "ground or sea-bed elevation above the still-water level",
             "units": "m", "positive": "up"}),
     }
+    if covered is not None:
+        variables["covered_by_finer_grid"] = (covered.astype(np.int8), {
+            "long_name": "1 where a finer nested grid covers the cell (use its fields there)",
+            "units": "1", "flag_values": "0 1"})
     base = {"title": f"tsunami maxima on grid {model.grid.name}",
             "arrival_threshold_m": threshold, "simulated_time_s": model.time,
             "dry_depth_m": model.dry_depth}
     base.update(attrs or {})
     return grid_dataset(model.grid, variables, base)
+
+
+def merge_finest(fields: dict[str, xr.Dataset], grids: dict[str, Grid], name: str,
+                 extent: tuple[float, float, float, float]) -> xr.Dataset:
+    """Finest-available fields over ``extent`` (west, east, south, north).
+
+    The merged lattice is that of the finest grid meeting the extent; each of its cells
+    takes the values of the finest grid that contains its centre (nearest cell), so a
+    town straddling nest levels gets one seamless field. ``source_grid`` records which.
+    """
+    west, east, south, north = extent
+    meeting = [g for g in grids.values() if g.bounds[0] < east and g.bounds[2] > west
+               and g.bounds[1] < north and g.bounds[3] > south]
+    if not meeting:
+        raise ValueError(f"town {name!r}: no grid covers {extent}")
+    finest = min(meeting, key=lambda g: g.dx)
+    i0 = int(np.floor((max(west, min(g.bounds[0] for g in meeting)) - finest.x0) / finest.dx))
+    i1 = int(np.ceil((min(east, max(g.bounds[2] for g in meeting)) - finest.x0) / finest.dx))
+    j0 = int(np.floor((max(south, min(g.bounds[1] for g in meeting)) - finest.y0) / finest.dy))
+    j1 = int(np.ceil((min(north, max(g.bounds[3] for g in meeting)) - finest.y0) / finest.dy))
+    town = Grid(nx=i1 - i0, ny=j1 - j0, x0=finest.x0 + i0 * finest.dx,
+                y0=finest.y0 + j0 * finest.dy, dx=finest.dx, dy=finest.dy, crs=finest.crs,
+                name=name)
+    xs, ys = np.meshgrid(town.x, town.y)
+    merged = {v: np.full(town.shape, np.nan) for v in MAXIMA}
+    source = np.full(town.shape, -1, np.int16)
+    order = sorted(meeting, key=lambda g: -g.dx)  # coarsest first; finer ones overwrite
+    names = [g.name for g in order]
+    for k, g in enumerate(order):
+        cols = np.floor((xs - g.x0) / g.dx).astype(int)
+        rows = np.floor((ys - g.y0) / g.dy).astype(int)
+        inside = (cols >= 0) & (cols < g.nx) & (rows >= 0) & (rows < g.ny)
+        ds = fields[g.name]
+        for v in MAXIMA:
+            merged[v][inside] = ds[v].values[rows[inside], cols[inside]]
+        source[inside] = k
+    template = next(iter(fields.values()))
+    variables = {v: (merged[v], dict(template[v].attrs)) for v in MAXIMA}
+    for v in variables.values():
+        v[1].pop("grid_mapping", None)
+    variables["source_grid"] = (source, {
+        "long_name": "index into the source_grids attribute of the grid each cell came from",
+        "units": "1", "_FillValue_meaning": "-1: outside every grid"})
+    attrs = {k: v for k, v in template.attrs.items()
+             if k not in ("title", "grid_name", "grid_spacing", "runup_m")}
+    attrs.update(title=f"finest-available tsunami maxima for {name}",
+                 source_grids=" ".join(names), town=name)
+    return grid_dataset(town, variables, attrs)
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:

@@ -121,16 +121,20 @@ class ShallowWaterModel:
     def stable_time_step(self) -> float:
         """CFL time step (s): cfl / (c sqrt(1/dx^2 + 1/dy^2)).
 
-        c is the fastest characteristic speed |u| + sqrt(g D) of the current state, and at
-        least sqrt(g h) of the deepest still water: a large initial wave (a breaking
-        solitary wave, H/d = 0.3) travels ~1.4 times faster than sqrt(g d).
+        c is the fastest characteristic speed |u| + sqrt(g D) the run can reach: at least
+        that of the current state (a large initial wave, such as a breaking solitary wave
+        of H/d = 0.3, travels 1.4 times faster than sqrt(g d)), and on a grid with land,
+        sqrt(g h_max) plus ``max_speed``: inundation flows on a shallow fine grid run as
+        fast as the deepest water's wave speed or faster (Monai valley, 20 m/s).
         """
         widths, dy = self.grid.cell_widths()
         depth = np.maximum(self.depth.astype(np.float64), 0.0)
         u, v = self.velocities()
         celerity = float(np.max(np.hypot(u, v) + np.sqrt(self.gravity * depth)))
-        celerity = max(celerity, np.sqrt(self.gravity * max(float(self.h.max()),
-                                                            self.dry_depth)))
+        deepest = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth))
+        if np.any(~self.initially_wet):
+            deepest += self.max_speed
+        celerity = max(celerity, deepest)
         return float(self.cfl / (celerity * np.sqrt(1.0 / widths.min() ** 2 + 1.0 / dy**2)))
 
     def set(self, eta: np.ndarray | float | None = None, u: np.ndarray | None = None,
@@ -165,16 +169,21 @@ class ShallowWaterModel:
         self._record_initial_maxima()
 
     def reset_depth(self, depth: np.ndarray) -> None:
-        """Replace the still-water depth (m) before the run starts (used by nesting)."""
+        """Replace the still-water depth (m) before the run starts (used by nesting).
+
+        Wet cells keep their surface (clipped to the new ground); dry cells stay dry on
+        the new ground, or fill to the still level where the new ground lies below it.
+        """
         if self.iteration:
             raise RuntimeError(f"grid {self.grid.name!r}: depth can only change before stepping")
         depth = np.asarray(depth, dtype=np.float64)
         if depth.shape != self.grid.shape or not np.all(np.isfinite(depth)):
             raise ValueError(f"grid {self.grid.name!r}: new depth must be finite, shape "
                              f"{self.grid.shape}")
-        surface = np.maximum(self.eta.astype(np.float64), -depth)
+        wet = (self.eta + self.h) > self.dry_depth
+        surface = np.where(wet, self.eta.astype(np.float64), 0.0)
         self.h[...] = depth
-        self.eta[...] = surface
+        self.eta[...] = np.maximum(surface, -depth)
         self.initially_wet = depth > self.dry_depth
         self._record_initial_maxima()
 
@@ -229,8 +238,11 @@ class ShallowWaterModel:
         self.time = new_time
         self.iteration += 1
 
-    def check_health(self) -> None:
+    def check_health(self, ignore: np.ndarray | None = None) -> None:
         """Raise :class:`BlowUpError` if the solution is non-finite or has run away.
+
+        ``ignore`` masks cells whose values are stand-ins (covered by a finer nested grid,
+        which the nest checks itself).
 
         Runaway means a surface more than ``blowup_elevation`` from rest, or a flow whose
         Courant number (|u| + sqrt(g D)) dt sqrt(1/dx^2 + 1/dy^2) exceeds 1.5: the explicit
@@ -239,12 +251,13 @@ class ShallowWaterModel:
         the Courant test: their speed is bounded by ``max_speed`` and cannot destabilise
         the scheme, while an instability soon piles water far deeper than that.
         """
+        keep = np.ones(self.grid.shape, bool) if ignore is None else ~ignore
         still = np.maximum(-self.h, 0)
         excess = np.abs(self.eta - still)
         bad = ~np.isfinite(excess)
         detail = "the surface elevation is not finite"
         if not bad.any():
-            bad = excess > self.blowup_elevation
+            bad = (excess > self.blowup_elevation) & keep
             detail = f"the surface departs more than {self.blowup_elevation:g} m from rest"
         if not bad.any():
             u, v = self.velocities()
@@ -253,7 +266,7 @@ class ShallowWaterModel:
             courant = (np.hypot(u, v) + np.sqrt(self.gravity * depth)) * self.dt * np.sqrt(
                 1.0 / widths[:, None] ** 2 + 1.0 / dy**2)
             film = max(self.speed_depth, 0.01 * float(self.h.max()))
-            bad = (courant > 1.5) & (depth > film)
+            bad = (courant > 1.5) & (depth > film) & keep
             detail = (f"the flow breaks the CFL limit (Courant number {courant.max():.2f} "
                       f"with dt = {self.dt:.4g} s)")
         if bad.any():
@@ -266,6 +279,10 @@ class ShallowWaterModel:
     def models(self) -> list[ShallowWaterModel]:
         """The grids' models (one here; a nest has several)."""
         return [self]
+
+    def covered(self, model: ShallowWaterModel) -> np.ndarray:
+        """Cells covered by a finer grid: none on a single grid."""
+        return np.zeros(model.grid.shape, bool)
 
     @property
     def depth(self) -> np.ndarray:

@@ -9,7 +9,14 @@ coupled both ways (as in TUNAMI-N2 and COMCOT):
   time (between the parent's old and new flux levels, which bracket every child flux
   time), drive the child's boundary;
 * child -> parent: after the child has caught up with the parent, its surface averaged
-  over each parent cell replaces the parent's (except a ring of cells along its edge).
+  over each parent cell replaces the parent's in every cell the child covers, and its
+  fluxes averaged along each parent face replace the parent's on the faces inside the
+  child's block. (Keeping a ring of parent-only cells along the child's edge let that
+  ring and the child's edge cells drift apart, and the parent flux computed from the ring
+  then drove the child's edge unstably: the Okushiri nest blew up at the OK03 edge in
+  620 m of water. Without the flux feedback the parent's own fluxes under a child no
+  longer match the surface fed back to it, and on steep, partly wet ground they reached
+  50 m/s.)
 
 Before stepping, the bathymetries are made consistent: near its edges the child's depth
 is blended toward the parent's, and the parent's depth under the child becomes the mean
@@ -21,16 +28,17 @@ fewest its own CFL condition allows.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tsunami.boundaries import Boundaries, Nested
-from tsunami.kernels.nesting import blend_edges, restrict_surface
+from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_surface
 from tsunami.model import ShallowWaterModel
 
 EDGE_BLEND_PARENT_CELLS = 2  # child depth blended to the parent's over this many parent cells
-FEEDBACK_RING = 1  # parent cells along the child's edge that keep their own surface
+FEEDBACK_RING = 0  # parent cells along the child's edge that keep their own surface
 
 
 @dataclass
@@ -77,6 +85,8 @@ class Coupling:
     def feed_back(self) -> None:
         restrict_surface(self.child.eta, self.parent.eta, self.row0, self.col0, self.ratio,
                          FEEDBACK_RING)
+        restrict_fluxes(self.child.M, self.child.N, self.parent.M, self.parent.N, self.row0,
+                        self.col0, self.ratio)
 
 
 def _refine(profile: np.ndarray, ratio: int, wet: np.ndarray) -> np.ndarray:
@@ -123,11 +133,18 @@ class NestedModel:
         self._children: dict[str, list[Coupling]] = {}
         for c in self.couplings:
             self._children.setdefault(c.parent.grid.name, []).append(c)
-        # Make bathymetry consistent finest first, so each level sees its children's
-        # averages before it is itself averaged into its parent.
+        # Make the bathymetry consistent in two passes: blend every child's edge toward its
+        # parent (coarse to fine), then set every parent's depth under a child to the
+        # child's mean (fine to coarse, so each mean uses final values). In one pass a
+        # grid's cells under its child could be reblended afterwards, which left phantom
+        # water (6 mm over the Monai plateau) where parent and child no longer agreed.
+        for c in self.couplings:
+            _blend_edge(c)
         for c in reversed(self.couplings):
-            _harmonise(c)
+            _average_into_parent(c)
         self._prepared = False
+        # Wall time (s) spent stepping each grid, coupling included (children excluded).
+        self.wall_time = dict.fromkeys(self.by_name, 0.0)
 
     @property
     def models(self) -> list[ShallowWaterModel]:
@@ -140,6 +157,19 @@ class NestedModel:
     @property
     def dt(self) -> float:
         return self.root.dt
+
+    def covered(self, model: ShallowWaterModel) -> np.ndarray:
+        """Cells of ``model`` that a finer nested grid covers (its values there are coarse
+        stand-ins: the finer grid's fields are the answer)."""
+        mask = np.zeros(model.grid.shape, bool)
+        for c in self.children_of(model):
+            mask[c.row0:c.row0 + c.rows, c.col0:c.col0 + c.cols] = True
+        return mask
+
+    def check_health(self) -> None:
+        """Check every grid for a blow-up, each outside the cells its children cover."""
+        for m in self.models:
+            m.check_health(ignore=self.covered(m))
 
     def children_of(self, model: ShallowWaterModel) -> list[Coupling]:
         return self._children.get(model.grid.name, [])
@@ -172,16 +202,25 @@ class NestedModel:
         self._advance(self.root)
 
     def _advance(self, model: ShallowWaterModel) -> None:
+        start = time.perf_counter()
         children = self.children_of(model)
         for c in children:
             c.old = c.new
         model.step()
+        own = time.perf_counter() - start
         for c in children:
+            start = time.perf_counter()
             c.new = c.parent_edges()
+            own += time.perf_counter() - start
             for k in range(1, c.substeps + 1):
+                start = time.perf_counter()
                 c.drive(k)
+                own += time.perf_counter() - start
                 self._advance(c.child)
+            start = time.perf_counter()
             c.feed_back()
+            own += time.perf_counter() - start
+        self.wall_time[model.grid.name] += own
 
 
 def _align(parent: ShallowWaterModel, child: ShallowWaterModel, ratio: int) -> Coupling:
@@ -210,16 +249,16 @@ def _align(parent: ShallowWaterModel, child: ShallowWaterModel, ratio: int) -> C
     return Coupling(parent, child, ratio, row0, col0)
 
 
-def _harmonise(c: Coupling) -> None:
-    """Blend the child's edge depth to the parent's; parent depth under it = child mean."""
+def _blend_edge(c: Coupling) -> None:
+    """Blend the child's depth toward the parent's over the child's outer band."""
+    from scipy.ndimage import map_coordinates
+
     r = c.ratio
     parent_h = c.parent.h.astype(np.float64)
     child_h = c.child.h.astype(np.float64)
     # Parent depth interpolated to child cell centres (bilinear, edge cells included).
     rows = c.row0 - 0.5 + (np.arange(c.child.grid.ny) + 0.5) / r
     cols = c.col0 - 0.5 + (np.arange(c.child.grid.nx) + 0.5) / r
-    from scipy.ndimage import map_coordinates
-
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     parent_on_child = map_coordinates(parent_h, [rr, cc], order=1, mode="nearest")
     ny, nx = child_h.shape
@@ -227,9 +266,13 @@ def _harmonise(c: Coupling) -> None:
     i = np.minimum(np.arange(nx), np.arange(nx)[::-1])[None, :]
     distance = np.minimum(j, i) / r  # in parent cells from the edge
     weight = np.clip(distance / EDGE_BLEND_PARENT_CELLS, 0.0, 1.0)
-    blended = weight * child_h + (1 - weight) * parent_on_child
-    c.child.reset_depth(blended)
-    block = blended.reshape(c.rows, r, c.cols, r).mean(axis=(1, 3))
-    new_parent = parent_h.copy()
+    c.child.reset_depth(weight * child_h + (1 - weight) * parent_on_child)
+
+
+def _average_into_parent(c: Coupling) -> None:
+    """The parent's depth under the child becomes the child's block mean."""
+    r = c.ratio
+    block = c.child.h.astype(np.float64).reshape(c.rows, r, c.cols, r).mean(axis=(1, 3))
+    new_parent = c.parent.h.astype(np.float64)
     new_parent[c.row0:c.row0 + c.rows, c.col0:c.col0 + c.cols] = block
     c.parent.reset_depth(new_parent)

@@ -63,6 +63,14 @@ class GridSpec:
     field: str
 
 
+@dataclass(frozen=True)
+class Town:
+    """A place for which finest-available fields are merged (west, east, south, north)."""
+
+    name: str
+    extent: tuple[float, float, float, float]
+
+
 @dataclass
 class Region:
     """A loaded region file."""
@@ -75,13 +83,14 @@ class Region:
     grids: list[GridSpec]
     gauges: list[Gauge]
     description: str = ""
+    towns: list[Town] = field(default_factory=list)
     _rasters: dict[int, Raster] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str | Path) -> Region:
         path = Path(path).resolve()
         root = Table(load_toml(path, "region"), path, "")
-        root.check_keys({"region", "dem", "grid", "gauge"}, {"region", "dem", "grid"})
+        root.check_keys({"region", "dem", "grid", "gauge", "town"}, {"region", "dem", "grid"})
         meta = root.table("region", required=True)
         meta.check_keys({"name", "crs", "output_crs", "description"}, {"name", "crs"})
         crs = parse_crs(meta.str("crs"), path, meta.field("crs"))
@@ -108,13 +117,25 @@ class Region:
         for t in root.tables("gauge"):
             t.check_keys({"name", "x", "y"}, {"name", "x", "y"})
             gauges.append(Gauge(t.str("name"), t.number("x"), t.number("y")))
+        towns = []
+        for t in root.tables("town"):
+            t.check_keys({"name", "extent"}, {"name", "extent"})
+            west, east, south, north = t.numbers("extent", 4)
+            if not (east > west and north > south):
+                raise t.error("extent", "expected [west, east, south, north]")
+            towns.append(Town(t.str("name"), (west, east, south, north)))
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
-                     meta.str("description", ""))
+                     meta.str("description", ""), towns)
         root_grid = region.grid(grids[0].name)
         for k, g in enumerate(gauges):
             if not root_grid.contains(g.x, g.y):
                 raise InputError(path, f"gauge[{k}]", f"gauge {g.name!r} at ({g.x}, {g.y}) "
                                  f"lies outside grid {root_grid.name!r} {root_grid.bounds}")
+        for k, town in enumerate(towns):
+            west, east, south, north = town.extent
+            if not (root_grid.contains(west, south) and root_grid.contains(east, north)):
+                raise InputError(path, f"town[{k}].extent", f"town {town.name!r} reaches "
+                                 f"outside grid {root_grid.name!r} {root_grid.bounds}")
         return region
 
     # -- geometry ---------------------------------------------------------------------

@@ -22,7 +22,7 @@ from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
 from tsunami.diagnostics import runup
 from tsunami.errors import InputError
-from tsunami.fields import maxima_dataset, write_netcdf
+from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
 from tsunami.model import ShallowWaterModel
 from tsunami.nesting import NestedModel
@@ -39,22 +39,53 @@ class RunResult:
     scenario: Scenario
     fields: dict[str, xr.Dataset]
     gauges: xr.Dataset | None
+    towns: dict[str, xr.Dataset] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     steps: dict[str, int] = field(default_factory=dict)
     recorder: GaugeRecorder | None = None
     model: object = None
 
+    def town_summary(self) -> dict:
+        """Headline numbers per town (merged finest-available fields)."""
+        return {name: town_figures(ds) for name, ds in self.towns.items()}
+
     def summary(self) -> dict:
-        """Headline numbers per grid: maximum inundation depth and runup (m)."""
+        """Headline numbers per grid over the cells no finer grid covers: maximum
+        inundation depth and runup (m), flooded cells."""
         out = {}
         for name, ds in self.fields.items():
-            depth = ds["max_depth"].values
+            own = ds["covered_by_finer_grid"].values == 0
+            depth = np.where(own, ds["max_depth"].values, np.nan)
             out[name] = {
                 "max_inundation_depth_m": _nanmax(depth),
                 "runup_m": float(ds.attrs.get("runup_m", float("nan"))),
                 "inundated_cells": int(np.sum(depth > 0)),
             }
         return out
+
+
+def town_figures(ds: xr.Dataset, grid_area: float | None = None) -> dict:
+    """Headline numbers of a merged town field: max inundation depth, runup (m), flooded
+    area (km2, land with max depth > 0.01 m) and first arrival on land or sea (min)."""
+    depth = ds["max_depth"].values
+    eta = ds["max_eta"].values
+    land = ds["elevation"].values > 0
+    flooded = np.nan_to_num(depth) > 0.01
+    lat = ds["lat"].values if "lat" in ds.coords else None
+    if lat is not None:
+        dx = float(ds["lon"][1] - ds["lon"][0])
+        dy = float(ds["lat"][1] - ds["lat"][0])
+        area = (6_371_000.0 * np.deg2rad(dy)) * (6_371_000.0 * np.deg2rad(dx)
+                                                  * np.cos(np.deg2rad(lat)))[:, None]
+    else:
+        area = float(ds["x"][1] - ds["x"][0]) * float(ds["y"][1] - ds["y"][0])
+    area = np.broadcast_to(area, depth.shape)
+    return {
+        "max_inundation_depth_m": _nanmax(np.where(flooded, depth, np.nan)),
+        "runup_m": _nanmax(np.where(land & flooded, eta, np.nan)),
+        "flooded_area_km2": float(area[flooded].sum() / 1e6),
+        "first_arrival_min": _nanmin(ds["arrival_time"].values) / 60.0,
+    }
 
 
 def build_model(region: Region, scenario: Scenario, progress: bool = False):
@@ -115,12 +146,15 @@ def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult
     attrs = _provenance(region, scenario)
     fields = {}
     for m in model.models:
-        ds = maxima_dataset(m, attrs)
-        ds.attrs["runup_m"] = runup(m)
+        covered = model.covered(m)
+        ds = maxima_dataset(m, attrs, covered)
+        ds.attrs["runup_m"] = runup(m, mask=~covered)
         fields[m.grid.name] = ds
+    grids = {m.grid.name: m.grid for m in model.models}
+    towns = {t.name: merge_finest(fields, grids, t.name, t.extent) for t in region.towns}
     gauges = recorder.to_dataset(attrs) if recorder is not None else None
     steps = {m.grid.name: m.iteration for m in model.models}
-    return RunResult(region, scenario, fields, gauges, timings, steps, recorder, model)
+    return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model)
 
 
 def _provenance(region: Region, scenario: Scenario) -> dict:
@@ -150,13 +184,15 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     written = []
     for name, ds in result.fields.items():
         written.append(write_netcdf(ds, out_dir / f"fields_{name}.nc"))
+    for name, ds in result.towns.items():
+        written.append(write_netcdf(ds, out_dir / f"town_{name}.nc"))
     if result.gauges is not None:
         written.append(write_netcdf(result.gauges, out_dir / "gauges.nc"))
         written.append(result.recorder.write_csv(out_dir / "gauges.csv"))
     summary = {
         "region": result.region.name, "scenario": result.scenario.name,
         "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
-        "steps": result.steps, "grids": result.summary(),
+        "steps": result.steps, "grids": result.summary(), "towns": result.town_summary(),
         "files": [p.name for p in written],
     }
     path = out_dir / "run.json"
@@ -164,6 +200,11 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
         json.dump(summary, f, indent=2, default=float)
     written.append(path)
     return written
+
+
+def _nanmin(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.min()) if finite.size else float("nan")
 
 
 def _nanmax(values: np.ndarray) -> float:

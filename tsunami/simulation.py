@@ -49,15 +49,13 @@ class Simulation:
                 for callback in self.callbacks:
                     callback(model)
                 if self.steps % self.health_interval == 0:
-                    for m in model.models:
-                        m.check_health()
+                    model.check_health()
                 if bar is not None:
                     now = min(round(model.time), round(self.stop_time))
                     if now > shown:
                         bar.update(now - shown)
                         shown = now
-            for m in model.models:
-                m.check_health()
+            model.check_health()
         finally:
             if bar is not None:
                 bar.close()

@@ -33,3 +33,27 @@ def restrict_surface(child_eta, parent_eta, row0, col0, ratio, ring):
                 for b in range(ratio):
                     total += child_eta[jp * ratio + a, ip * ratio + b]
             parent_eta[row0 + jp, col0 + ip] = total * scale
+
+
+@njit(parallel=True, cache=True)
+def restrict_fluxes(child_M, child_N, parent_M, parent_N, row0, col0, ratio):
+    """Parent fluxes on the faces inside a child's block become the child's, averaged over
+    the ``ratio`` child faces along each parent face (per unit width, so volume-exact).
+
+    The faces on the block's edge are left to the parent: they drive the child.
+    """
+    rows = child_N.shape[0] // ratio
+    cols = child_M.shape[1] // ratio
+    scale = 1.0 / ratio
+    for jp in prange(rows):
+        for ip in range(1, cols):
+            total = 0.0
+            for a in range(ratio):
+                total += child_M[jp * ratio + a, ip * ratio]
+            parent_M[row0 + jp, col0 + ip] = total * scale
+        if jp > 0:
+            for ip in range(cols):
+                total = 0.0
+                for b in range(ratio):
+                    total += child_N[jp * ratio, ip * ratio + b]
+                parent_N[row0 + jp, col0 + ip] = total * scale

@@ -73,7 +73,7 @@ class Case:
 
 def registry() -> dict[str, Case]:
     """All validation cases by name (imported lazily: each pulls in matplotlib)."""
-    from tsunami.validation import analytic, beach, conical_island
+    from tsunami.validation import analytic, beach, conical_island, okushiri
 
     cases = [
         Case("lake_at_rest", analytic.lake_at_rest, True,
@@ -91,6 +91,8 @@ def registry() -> dict[str, Case]:
         Case("bp6_a", conical_island.case_a, False, "NTHMP BP6 conical island, case A"),
         Case("bp6_b", conical_island.case_b, False, "NTHMP BP6 conical island, case B"),
         Case("bp6_c", conical_island.case_c, False, "NTHMP BP6 conical island, case C"),
+        Case("okushiri_field", okushiri.field_comparison, False,
+             "Okushiri 1993 demo (60 min, nested to 10 m) against the surveyed runup"),
     ]
     return {c.name: c for c in cases}
 
