@@ -31,6 +31,7 @@ validate: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/tsunami bench
 	$(BIN)/tsunami bench --demo
+	$(BIN)/tsunami bench --damage
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -101,7 +101,8 @@ def test_a_geographic_region_with_a_projected_displacement_raster(tmp_path):
     (tmp_path / "r.toml").write_text(
         '[region]\nname = "geo"\ncrs = "EPSG:4326"\n[[dem]]\npath = "dem.tif"\n'
         '[[grid]]\nname = "sea"\nextent = [139.0, 139.98, 41.6, 42.4]\nspacing = 0.02\n'
-        'manning = 0.025\n[[gauge]]\nname = "coast"\nx = 139.85\ny = 42.0\n')
+        'manning = 0.025\n[[gauge]]\nname = "coast"\nx = 139.85\ny = 42.0\n'
+        '[[town]]\nname = "coast"\nextent = [139.6, 139.9, 41.8, 42.2]\n')
     (tmp_path / "s.toml").write_text(
         '[scenario]\nname = "bump"\nduration = 900.0\n'
         '[source]\ntype = "displacement"\npath = "source.tif"\n'
@@ -117,3 +118,11 @@ def test_a_geographic_region_with_a_projected_displacement_raster(tmp_path):
     assert np.isfinite(arrival)
     gauges = xr.open_dataset(out / "gauges.nc")
     assert float(gauges.eta.max()) > 0.05
+    # products are published at the end of the run
+    published = out / "outbox" / "bump" / "forecast-001"
+    item = json.loads((published / "item.json").read_text())
+    assert item["properties"]["tsunami:source_type"] == "displacement"
+    assert (out / "outbox" / "bump" / "latest").resolve() == published.resolve()
+    with rasterio.open(published / "coast_max_depth_6679.tif") as src:
+        # 0.02 deg is about 1660 x 2220 m: the nearest 1-2-5 step is 2 km
+        assert src.crs.to_epsg() == 6679 and src.res == (2000.0, 2000.0)

@@ -1,8 +1,9 @@
 """Command-line interface: a thin layer over the Python API.
 
-    tsunami run REGION.toml SCENARIO.toml --out DIR
+    tsunami run REGION.toml SCENARIO.toml --out DIR [--outbox DIR] [--event ID]
+    tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
     tsunami validate [CASE ...] [--all] [--out DIR]
-    tsunami bench [--size N] [--dtype float32|float64] [--threads N]
+    tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _publication_options(p, "default: OUT/outbox")
     p.set_defaults(handler=_run)
+
+    p = commands.add_parser("export", help="publish the products of a finished run")
+    p.add_argument("run_dir", type=Path, help="a `tsunami run` output folder")
+    _publication_options(p, "required", required=True)
+    p.set_defaults(handler=_export)
 
     p = commands.add_parser("validate", help="run validation cases and print the table")
     p.add_argument("cases", nargs="*", help="case names (default: the quick cases)")
@@ -45,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
     p.add_argument("--demo", action="store_true",
                    help="time the shipped demo end to end: per stage and per grid")
+    p.add_argument("--damage", action="store_true",
+                   help="time damage assessment and export of 100,000 buildings")
+    p.add_argument("--buildings", type=int, default=100_000, help="buildings for --damage")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
@@ -52,12 +62,34 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (InputError, BlowUpError) as exc:
+    except (InputError, BlowUpError, FileExistsError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
+
+
+def _publication_options(p, outbox_help: str, required: bool = False) -> None:
+    p.add_argument("--outbox", type=Path, required=required,
+                   help=f"folder receiving published forecasts ({outbox_help})")
+    p.add_argument("--event", help="event id (default: the scenario name)")
+    p.add_argument("--forecast", type=int, help="forecast number (default: the next one)")
+    p.add_argument("--crs", help="CRS of the layers (default: the region's output_crs, "
+                   "else the JGD2011 zone of each town)")
+    p.add_argument("--resolution", type=float, help="cell size of the layers in metres")
+
+
+def _output_crs(args, region_crs):
+    """--crs if given, else the region's output CRS (None: the zone of each town)."""
+    from tsunami.dem import parse_crs
+
+    if args.crs:
+        return parse_crs(args.crs, None, "--crs")
+    return region_crs
 
 
 def _run(args) -> int:
@@ -83,6 +115,76 @@ def _run(args) -> int:
     print(f"outputs in {args.out.resolve()}:")
     for path in written:
         print(f"  {path.name}")
+    if not result.towns:
+        print("no [[town]] in the region: no products to publish")
+        return 0
+    if region.crs is None:
+        print("the region is a local frame: GIS products need a georeferenced region")
+        return 0
+    from tsunami.pipeline import publish_forecast
+
+    folder = publish_forecast(
+        region, result.towns, args.outbox or args.out / "outbox",
+        event_id=args.event or scenario.name, scenario=scenario.name,
+        origin_time=scenario.origin_time, source_type=scenario.source_type,
+        timings_s=result.timings, forecast_number=args.forecast,
+        crs=_output_crs(args, None), resolution=args.resolution,
+        copies=[p for p in written if p.suffix in (".nc", ".csv") and
+                (p.name.startswith("town_") or p.name.startswith("gauges"))])
+    _print_publication(folder)
+    return 0
+
+
+def _print_publication(folder: Path) -> None:
+    import json
+
+    for path in sorted(folder.glob("*_damage_summary.json")):
+        summary = json.loads(path.read_text())
+        town, figures = summary["town"], summary["town_summary"]
+        severe = figures["buildings"]["at_least"]["DS4+"]
+        washed = figures["buildings"]["by_state"]["DS6 washed away"]
+        people = figures.get("people", {})
+        line = (f"  damage {town} (planning estimate): {severe['expected']:.0f} of "
+                f"{figures['buildings']['total']} buildings complete damage or worse "
+                f"({severe['p05']:.0f}-{severe['p95']:.0f}), {washed['expected']:.0f} washed "
+                f"away ({washed['p05']:.0f}-{washed['p95']:.0f})")
+        if people.get("casualties"):
+            c = people["casualties"]
+            line += (f"; {people['inundated']:.0f} people inundated, casualties "
+                     f"{c['expected']:.0f} ({c['low']:.0f}-{c['high']:.0f}, {c['model']})")
+        print(line)
+    print(f"products published in {folder.resolve()} "
+          f"(latest: {(folder.parent / 'latest').resolve().name}):")
+    for path in sorted(folder.iterdir()):
+        print(f"  {path.name}")
+
+
+def _export(args) -> int:
+    from datetime import datetime
+
+    from tsunami.pipeline import publish_forecast
+    from tsunami.products import read_run
+    from tsunami.region import Region
+
+    towns, summary = read_run(args.run_dir)
+    if not towns:
+        print(f"error: {args.run_dir} holds no town_*.nc fields to publish", file=sys.stderr)
+        return 2
+    region_file = next(iter(towns.values())).attrs.get("region_file")
+    if not region_file or not Path(region_file).exists():
+        print(f"error: the region file of this run ({region_file}) is not here; it gives the "
+              "output CRS and the exposure", file=sys.stderr)
+        return 2
+    origin = summary.get("origin_time")
+    folder = publish_forecast(
+        Region.load(region_file), towns, args.outbox, event_id=args.event or summary["scenario"],
+        scenario=summary["scenario"],
+        origin_time=datetime.fromisoformat(origin.replace("Z", "+00:00")) if origin else None,
+        source_type=summary.get("source_type", "unknown"),
+        timings_s=summary.get("timings_s", {}), forecast_number=args.forecast,
+        crs=_output_crs(args, None), resolution=args.resolution,
+        copies=sorted(args.run_dir.glob("town_*.nc")) + sorted(args.run_dir.glob("gauges.*")))
+    _print_publication(folder)
     return 0
 
 
@@ -126,7 +228,11 @@ def _bench(args) -> int:
 
     if args.threads:
         numba.set_num_threads(args.threads)
-    if args.demo:
+    if args.damage:
+        from tsunami.damage import bench as damage_bench
+
+        print(damage_bench.run(n_buildings=args.buildings))
+    elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
     else:
         print(bench.kernel(args.size, args.dtype, args.samples).report())

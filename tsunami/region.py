@@ -71,6 +71,18 @@ class Town:
     extent: tuple[float, float, float, float]
 
 
+@dataclass(frozen=True)
+class ExposureSpec:
+    """What is exposed in a town: building inventory, census population, districts."""
+
+    town: str
+    buildings: Path
+    population: Path | None = None
+    districts: Path | None = None
+    structure_field: str | None = None
+    storeys_field: str | None = None
+
+
 @dataclass
 class Region:
     """A loaded region file."""
@@ -84,13 +96,15 @@ class Region:
     gauges: list[Gauge]
     description: str = ""
     towns: list[Town] = field(default_factory=list)
+    exposures: list[ExposureSpec] = field(default_factory=list)
     _rasters: dict[int, Raster] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, path: str | Path) -> Region:
         path = Path(path).resolve()
         root = Table(load_toml(path, "region"), path, "")
-        root.check_keys({"region", "dem", "grid", "gauge", "town"}, {"region", "dem", "grid"})
+        root.check_keys({"region", "dem", "grid", "gauge", "town", "exposure"},
+                        {"region", "dem", "grid"})
         meta = root.table("region", required=True)
         meta.check_keys({"name", "crs", "output_crs", "description"}, {"name", "crs"})
         crs = parse_crs(meta.str("crs"), path, meta.field("crs"))
@@ -124,8 +138,20 @@ class Region:
             if not (east > west and north > south):
                 raise t.error("extent", "expected [west, east, south, north]")
             towns.append(Town(t.str("name"), (west, east, south, north)))
+        exposures = []
+        town_names = [t.name for t in towns]
+        for t in root.tables("exposure"):
+            t.check_keys({"town", "buildings", "population", "districts", "structure_field",
+                          "storeys_field"}, {"town", "buildings"})
+            if t.str("town") not in town_names:
+                raise t.error("town", f"no [[town]] named {t.str('town')!r}; towns: "
+                              f"{town_names}")
+            exposures.append(ExposureSpec(
+                t.str("town"), t.path("buildings"), t.path("population", required=False),
+                t.path("districts", required=False), t.str("structure_field"),
+                t.str("storeys_field")))
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
-                     meta.str("description", ""), towns)
+                     meta.str("description", ""), towns, exposures)
         root_grid = region.grid(grids[0].name)
         for k, g in enumerate(gauges):
             if not root_grid.contains(g.x, g.y):

@@ -27,8 +27,10 @@ from tsunami.gauges import GaugeRecorder
 from tsunami.model import ShallowWaterModel
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
-from tsunami.scenario import DisplacementSource, IncidentWaveSource, Scenario
+from tsunami.scenario import DisplacementSource, FaultSource, IncidentWaveSource, Scenario
 from tsunami.simulation import Simulation
+from tsunami.source.kinematic import KinematicRupture
+from tsunami.source.sea_surface import fault_sea_surface
 
 
 @dataclass
@@ -88,10 +90,26 @@ def town_figures(ds: xr.Dataset, grid_area: float | None = None) -> dict:
     }
 
 
-def build_model(region: Region, scenario: Scenario, progress: bool = False):
-    """Build the model (one grid, or a nest) with bathymetry and initial state."""
+def build_model(region: Region, scenario: Scenario, progress: bool = False,
+                callbacks: list | None = None):
+    """Build the model (one grid, or a nest) with bathymetry and initial state.
+
+    A fault source sets the initial surface from its sea-floor displacement on every
+    grid. A kinematic rupture also needs to act during the run: its
+    :class:`~tsunami.source.kinematic.KinematicRupture` is appended to ``callbacks``,
+    which the caller hands to the :class:`~tsunami.simulation.Simulation` (without a list
+    a kinematic scenario is refused rather than silently run as instantaneous).
+    """
     numerics = scenario.numerics
     local = region.crs is None
+    if isinstance(scenario.source, FaultSource):
+        if local:
+            raise InputError(scenario.path, "source.type",
+                             f"a {scenario.source.kind!r} source needs a georeferenced "
+                             f"region; region {region.name!r} is in a local frame")
+        if scenario.source.kinematic and callbacks is None:
+            raise ValueError("a kinematic rupture acts during the run: pass build_model a "
+                             "callbacks list for the Simulation")
     displacement = None
     if isinstance(scenario.source, DisplacementSource):
         displacement = scenario.source.read(scenario.path, local)
@@ -118,7 +136,29 @@ def build_model(region: Region, scenario: Scenario, progress: bool = False):
             m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
         if isinstance(model, NestedModel):
             model.synchronise()
+    if isinstance(scenario.source, FaultSource):
+        _apply_fault(model, scenario.source, callbacks)
     return model
+
+
+def _apply_fault(model, source: FaultSource, callbacks: list | None) -> None:
+    """Raise the sea surface of every grid's wet cells by the fault's sea-surface
+    displacement (Okada, Tanioka-Satake and Kajiura with the grid's own still depth), at
+    once or, for a kinematic rupture, through a callback."""
+    if source.kinematic:
+        rupture = KinematicRupture(model, source.subfaults,
+                                   tanioka_satake=source.tanioka_satake,
+                                   kajiura=source.kajiura)
+        rupture.start(model)
+        callbacks.append(rupture)
+        return
+    for m in model.models:
+        uplift = fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
+                                   tanioka_satake=source.tanioka_satake,
+                                   kajiura=source.kajiura)
+        m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
+    if isinstance(model, NestedModel):
+        model.synchronise()
 
 
 def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:
@@ -132,10 +172,10 @@ def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult
     """Run ``scenario`` on ``region`` and return its fields (nothing is written)."""
     timings = {}
     start = time.perf_counter()
-    model = build_model(region, scenario)
+    callbacks = []  # a kinematic rupture first, so gauges see the surface it raised
+    model = build_model(region, scenario, callbacks=callbacks)
     timings["setup_s"] = time.perf_counter() - start
     recorder = None
-    callbacks = []
     if region.gauges:
         recorder = GaugeRecorder(model, region.gauges, scenario.output.gauge_interval)
         callbacks.append(recorder)
@@ -167,6 +207,10 @@ def _provenance(region: Region, scenario: Scenario) -> dict:
     }
     if scenario.origin_time is not None:
         attrs["origin_time"] = scenario.origin_time.isoformat().replace("+00:00", "Z")
+    attrs["source_type"] = scenario.source_type
+    if isinstance(scenario.source, FaultSource):
+        for key, value in scenario.source.fault.metadata.items():
+            attrs[f"fault_{key}"] = value if isinstance(value, str) else f"{value:.6g}"
     return attrs
 
 
@@ -189,8 +233,11 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     if result.gauges is not None:
         written.append(write_netcdf(result.gauges, out_dir / "gauges.nc"))
         written.append(result.recorder.write_csv(out_dir / "gauges.csv"))
+    origin = result.scenario.origin_time
     summary = {
         "region": result.region.name, "scenario": result.scenario.name,
+        "source_type": result.scenario.source_type,
+        "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
         "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
         "steps": result.steps, "grids": result.summary(), "towns": result.town_summary(),
         "files": [p.name for p in written],

@@ -1,6 +1,26 @@
 """Scenario files: what happens (the tsunami source), for how long, and what to write.
 
-A scenario is a TOML file (format documented in README.md, "Scenario files").
+A scenario is a TOML file (format documented in README.md, "Scenario files"). Besides a
+displacement raster and an incident wave, ``[source]`` can be an earthquake fault
+(:mod:`tsunami.source`; lengths in m, angles in degrees, times in s):
+
+- ``type = "subfaults"``: ``path`` to a subfault table (CSV, columns in
+  :mod:`tsunami.source.table`); optional ``reference`` ("top_centre", the default,
+  "centroid" or "top_start": the point of each rectangle its longitude, latitude and
+  depth locate) and ``hypocentre = [longitude, latitude, depth_m]``.
+- ``type = "fault"``: one rectangle inline: ``longitude``, ``latitude``, ``depth_m``,
+  ``strike``, ``dip``, ``rake``, ``slip_m``, ``length_m``, ``width_m``; optional
+  ``reference`` and ``hypocentre`` (default: the centroid).
+- ``type = "alert"``: ``magnitude`` (Mw), hypocentre ``longitude``, ``latitude``,
+  ``depth_m``, mechanism ``strike``, ``dip``, ``rake``; optional ``law`` (a name in
+  :data:`tsunami.source.scaling.LAWS`; default by mechanism) and ``rigidity`` (Pa).
+
+Every fault source also takes ``tanioka_satake`` and ``kajiura`` (true/false, default
+true: the sea-surface corrections) and, for a kinematic rupture, ``rupture_velocity``
+(m/s: onsets from the distance to the hypocentre; single rectangles are then cut into
+patches of at most 20 km) and/or ``rise_time`` (s: every subfault's slip grows linearly
+over it). Without them the rupture is instantaneous, unless a table gives its own
+``rupture_time_s``/``rise_time_s``.
 """
 
 from __future__ import annotations
@@ -16,6 +36,10 @@ from tsunami.boundaries import SIDES, IncidentWave
 from tsunami.config import Table, load_toml
 from tsunami.dem import Raster, parse_crs, read_raster
 from tsunami.errors import InputError
+from tsunami.source.kinematic import is_kinematic, patches, with_timing
+from tsunami.source.okada import REFERENCES, FaultModel, Subfault
+from tsunami.source.scaling import LAWS, fault_from_alert
+from tsunami.source.table import read_subfault_csv
 
 
 @dataclass(frozen=True)
@@ -44,6 +68,31 @@ class IncidentWaveSource:
 
 
 @dataclass(frozen=True)
+class FaultSource:
+    """An earthquake fault: the sea surface follows its sea-floor displacement (Okada).
+
+    ``kind`` is the scenario's source type ("subfaults", "fault" or "alert"); ``fault``
+    holds the rupture's subfaults (with their onset and rise times, s) and metadata;
+    ``tanioka_satake`` and ``kajiura`` switch the sea-surface corrections on.
+    """
+
+    kind: str
+    fault: FaultModel
+    tanioka_satake: bool = True
+    kajiura: bool = True
+    path: Path | None = None
+
+    @property
+    def subfaults(self) -> tuple[Subfault, ...]:
+        return self.fault.subfaults
+
+    @property
+    def kinematic(self) -> bool:
+        """True when the rupture takes time (some subfault starts late or rises slowly)."""
+        return is_kinematic(self.fault.subfaults)
+
+
+@dataclass(frozen=True)
 class Numerics:
     dtype: str = "float32"
     cfl: float = 0.7
@@ -64,12 +113,21 @@ class Scenario:
     name: str
     path: Path
     duration: float
-    source: DisplacementSource | IncidentWaveSource
+    source: DisplacementSource | IncidentWaveSource | FaultSource
     origin_time: datetime | None = None
     still_water_level: float = 0.0
     description: str = ""
     numerics: Numerics = field(default_factory=Numerics)
     output: OutputOptions = field(default_factory=OutputOptions)
+
+    @property
+    def source_type(self) -> str:
+        """The ``[source] type`` of the file (displacement, incident_wave, fault, ...)."""
+        if isinstance(self.source, FaultSource):
+            return self.source.kind
+        if isinstance(self.source, DisplacementSource):
+            return "displacement"
+        return "incident_wave"
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
@@ -124,17 +182,126 @@ def _parse_time(t: Table, key: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _source(t: Table) -> DisplacementSource | IncidentWaveSource:
-    kind = t.str("type", choices={"displacement", "incident_wave"})
+SOURCE_TYPES = {"displacement", "incident_wave", "subfaults", "fault", "alert"}
+# Keys every fault source (subfaults, fault, alert) accepts.
+_FAULT_COMMON = {"type", "tanioka_satake", "kajiura", "rupture_velocity", "rise_time"}
+# The rectangle of type = "fault", in Subfault's parameter order.
+_FAULT_KEYS = ("longitude", "latitude", "depth_m", "strike", "dip", "rake", "slip_m",
+               "length_m", "width_m")
+_ALERT_KEYS = ("magnitude", "longitude", "latitude", "depth_m", "strike", "dip", "rake")
+
+
+def _source(t: Table) -> DisplacementSource | IncidentWaveSource | FaultSource:
+    kind = t.str("type", choices=SOURCE_TYPES)
     if kind is None:
-        raise t.error("type", "missing required key (displacement or incident_wave)")
+        raise t.error("type", f"missing required key (one of {sorted(SOURCE_TYPES)})")
     if kind == "displacement":
         t.check_keys({"type", "path", "crs", "variable"}, {"path"})
         return DisplacementSource(t.path("path"), t.str("crs"), t.str("variable"), t.name)
+    if kind in ("subfaults", "fault", "alert"):
+        return _fault_source(t, kind)
     t.check_keys({"type", "path", "side"}, {"path", "side"})
     path = t.path("path")
     side = t.str("side", choices=set(SIDES))
     return IncidentWaveSource(path, side, read_wave_csv(path, t.source, t.field("path")))
+
+
+def _fault_source(t: Table, kind: str) -> FaultSource:
+    """A fault source: ``subfaults`` (CSV table), ``fault`` (one rectangle inline) or
+    ``alert`` (hypocentre, Mw and mechanism -> a rectangle by a scaling law)."""
+    path = None
+    hypocentre = None
+    if kind == "subfaults":
+        t.check_keys(_FAULT_COMMON | {"path", "reference", "hypocentre"}, {"path"})
+        path = t.path("path")
+        reference = t.str("reference", "top_centre", choices=set(REFERENCES))
+        subfaults = read_subfault_csv(path, reference)
+        fault = FaultModel(subfaults, {"model": "subfault table", "table": str(path),
+                                       "reference_point": reference,
+                                       "subfaults": len(subfaults)})
+        hypocentre = _hypocentre(t)
+    elif kind == "fault":
+        t.check_keys(_FAULT_COMMON | set(_FAULT_KEYS) | {"reference", "hypocentre"},
+                     set(_FAULT_KEYS))
+        values = _fault_values(t)
+        reference = t.str("reference", "top_centre", choices=set(REFERENCES))
+        try:
+            subfault = Subfault.from_reference(reference, *values)
+        except ValueError as exc:
+            raise t.error("depth_m", str(exc)) from None
+        fault = FaultModel((subfault,), {"model": "one rectangle",
+                                         "reference_point": reference})
+        hypocentre = _hypocentre(t) or subfault.centroid
+    else:
+        t.check_keys(_FAULT_COMMON | set(_ALERT_KEYS) | {"law", "rigidity"},
+                     set(_ALERT_KEYS))
+        magnitude = t.number("magnitude", minimum=4.0, maximum=10.0)
+        lon, lat, depth, strike = _fault_values(t, ("longitude", "latitude", "depth_m",
+                                                     "strike"))
+        # dip > 0: the fault is placed by sliding it in its plane, which a horizontal
+        # plane cannot do.
+        dip = t.number("dip", positive=True, maximum=90.0)
+        rake = t.number("rake", minimum=-360.0, maximum=360.0)
+        fault = fault_from_alert(lon, lat, depth, magnitude, strike, dip, rake,
+                                 law=t.str("law", choices=set(LAWS)),
+                                 rigidity=t.number("rigidity", positive=True))
+        hypocentre = fault.hypocentre
+    rupture_velocity = t.number("rupture_velocity", positive=True)
+    rise_time = t.number("rise_time", minimum=0.0)
+    subfaults = list(fault.subfaults)
+    if rupture_velocity is not None:
+        if hypocentre is None:
+            raise t.error("hypocentre", "needed with rupture_velocity: [longitude, latitude, "
+                          "depth_m] where the rupture starts")
+        if kind != "subfaults":  # a single rectangle ruptures patch by patch
+            subfaults = [p for s in subfaults for p in patches(s)]
+    subfaults = with_timing(subfaults, hypocentre, rupture_velocity, rise_time)
+    metadata = dict(fault.metadata)
+    if is_kinematic(subfaults):
+        end = max(s.rupture_time + s.rise_time for s in subfaults)
+        metadata["rupture"] = (f"kinematic: {len(subfaults)} subfaults, slip over "
+                               f"0...{end:.1f} s")
+        if rupture_velocity is not None:
+            metadata["rupture_velocity_m_s"] = rupture_velocity
+        if rise_time is not None:
+            metadata["rise_time_s"] = rise_time
+    else:
+        metadata["rupture"] = "instantaneous"
+    tanioka_satake = _flag(t, "tanioka_satake", True)
+    kajiura = _flag(t, "kajiura", True)
+    metadata["tanioka_satake"] = str(tanioka_satake).lower()
+    metadata["kajiura"] = str(kajiura).lower()
+    return FaultSource(kind, FaultModel(subfaults, metadata, hypocentre), tanioka_satake,
+                       kajiura, path)
+
+
+def _fault_values(t: Table, keys: tuple[str, ...] = _FAULT_KEYS) -> list[float]:
+    """Numbers of a rectangle's keys, each checked against its physical range."""
+    ranges = {"longitude": dict(minimum=-360.0, maximum=360.0),
+              "latitude": dict(minimum=-90.0, maximum=90.0),
+              "depth_m": dict(minimum=0.0), "strike": dict(minimum=-360.0, maximum=360.0),
+              "dip": dict(minimum=0.0, maximum=90.0),
+              "rake": dict(minimum=-360.0, maximum=360.0), "slip_m": dict(minimum=0.0),
+              "length_m": dict(positive=True), "width_m": dict(positive=True)}
+    return [t.number(key, **ranges[key]) for key in keys]
+
+
+def _hypocentre(t: Table) -> tuple[float, float, float] | None:
+    values = t.numbers("hypocentre", 3)
+    if values is None:
+        return None
+    lon, lat, depth = values
+    if not (-360.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0 and depth >= 0.0):
+        raise t.error("hypocentre", f"expected [longitude, latitude, depth_m] with "
+                      f"latitude within -90...90 and depth >= 0, got {values}")
+    return lon, lat, depth
+
+
+def _flag(t: Table, key: str, default: bool) -> bool:
+    value = t.data.get(key, default)
+    if not isinstance(value, bool):
+        raise t.error(key, f"expected true or false, got {value!r}")
+    return value
 
 
 def read_wave_csv(path: Path, config: Path | None = None, field: str = "path") -> IncidentWave:

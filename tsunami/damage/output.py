@@ -1,0 +1,215 @@
+"""Writing a :class:`~tsunami.damage.assess.DamageResult`: GeoPackage, GeoTIFFs, JSON, CSV,
+PNG. Every file goes through :func:`tsunami.atomic.atomic_path` (temporary name, then
+rename), so a system polling the folder never sees a half-written product.
+
+Files (``<name>`` = the town name unless given; ``<c>`` = cell size in m; ``<k>`` = the
+severe damage state):
+
+=====================================  ==============================================
+``<name>_buildings_damage.gpkg``       layer ``buildings``: one feature per building,
+                                       input CRS (or ``buildings_crs``); columns
+                                       building_id, structure, storeys, count, defaulted,
+                                       curve, depth_m, speed_m_s, momentum_flux_m3_s2,
+                                       arrival_min, depth_min_m, depth_max_m, p_ds0..p_ds6,
+                                       p_ds<k>plus, expected_ds, most_likely_ds, status
+                                       (assessed / on_sea_cell / outside), district
+``<name>_buildings_<c>m.tif``          buildings per cell
+``<name>_ds<k>plus_expected_<c>m.tif`` expected buildings at DS >= k per cell
+``<name>_ds<k>plus_range_<c>m.tif``    band 1: 5th, band 2: 95th percentile of the same
+``<name>_washed_away_expected_<c>m.tif`` expected buildings washed away (DS6) per cell
+``<name>_washed_away_range_<c>m.tif``  band 1: 5th, band 2: 95th percentile
+``<name>_damage_summary.json``         town and district summaries, assumptions, params
+``<name>_damage_summary.csv``          one row per area (town, then districts)
+``<name>_damage_map.png``              buildings by expected state over the depth field
+``<name>_damage_chart.png``            buildings per state (and people per depth class)
+=====================================  ==============================================
+
+GeoTIFFs: float32, no-data NaN (cells off the forecast field), 0 = no buildings / none
+damaged, 256 x 256 tiles, DEFLATE with the floating-point predictor, CRS and transform
+embedded, units and assumptions in the GDAL metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from tsunami.atomic import atomic_path
+from tsunami.products.stac import Asset
+
+MEDIA_GEOTIFF = "image/tiff; application=geotiff"
+MEDIA_GPKG = "application/geopackage+sqlite3"
+
+
+def write_result(result, folder: Path, name: str) -> list[Asset]:
+    """Write every product of ``result`` into ``folder`` (created if needed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    assets: list[Asset] = []
+    summary = result.summary
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        result.timings[f"write_{stage}_s"] = now - clock
+        clock = now
+
+    if result.buildings is not None:
+        path = folder / f"{name}_buildings_damage.gpkg"
+        with atomic_path(path) as tmp, warnings.catch_warnings():
+            # GDAL warns that the temporary name does not end in .gpkg; it is renamed after
+            warnings.filterwarnings("ignore", message=".*extension should be.*")
+            result.buildings.to_file(
+                tmp, driver="GPKG", layer="buildings", engine="pyogrio",
+                layer_options={"DESCRIPTION": f"{name}: damage-state probabilities per "
+                               "building (Suppasri et al. 2013 curves unless stated in the "
+                               "summary JSON); PLANNING ESTIMATE"})
+        assets.append(Asset(path, f"{name}: buildings with damage-state probabilities",
+                            ["data"], MEDIA_GPKG))
+        lap("geopackage")
+    if result.grid is not None and result.grid.layers:
+        assets += _write_rasters(result, folder, name)
+        lap("geotiff")
+    path = folder / f"{name}_damage_summary.json"
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_jsonable(summary), f, indent=2, ensure_ascii=False)
+    assets.append(Asset(path, f"{name}: damage and casualty summary with assumptions",
+                        ["metadata"], "application/json"))
+    path = folder / f"{name}_damage_summary.csv"
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
+        _write_csv(summary, f)
+    assets.append(Asset(path, f"{name}: damage and casualty summary per area", ["data"],
+                        "text/csv"))
+    lap("summary")
+    from tsunami.damage.plots import bar_chart, quicklook_map
+
+    path = folder / f"{name}_damage_map.png"
+    with atomic_path(path) as tmp:
+        quicklook_map(result, tmp)
+    assets.append(Asset(path, f"{name}: buildings by expected damage state over inundation "
+                        "depth", ["overview"], "image/png"))
+    lap("map")
+    path = folder / f"{name}_damage_chart.png"
+    with atomic_path(path) as tmp:
+        bar_chart(result, tmp)
+    assets.append(Asset(path, f"{name}: buildings per damage state (5-95 % range)",
+                        ["overview"], "image/png"))
+    lap("chart")
+    return assets
+
+
+def _write_rasters(result, folder: Path, name: str) -> list[Asset]:
+    grid = result.grid
+    ks = result.params.severe_state
+    size = f"{grid.size:g}m"
+    files = [
+        (f"{name}_buildings_{size}.tif", ["buildings"], "buildings per cell"),
+        (f"{name}_ds{ks}plus_expected_{size}.tif", [f"ds{ks}plus_expected"],
+         f"expected buildings at DS{ks} or worse per cell"),
+        (f"{name}_ds{ks}plus_range_{size}.tif", [f"ds{ks}plus_p05", f"ds{ks}plus_p95"],
+         f"5-95 % range of buildings at DS{ks} or worse per cell"),
+        (f"{name}_washed_away_expected_{size}.tif", ["washed_away_expected"],
+         "expected buildings washed away (DS6) per cell"),
+        (f"{name}_washed_away_range_{size}.tif", ["washed_away_p05", "washed_away_p95"],
+         "5-95 % range of buildings washed away (DS6) per cell"),
+    ]
+    ny, nx = grid.shape
+    tags = {
+        "town": result.name,
+        "units": "buildings per cell",
+        "nodata_meaning": "NaN: cell off the forecast field; 0: no buildings or none damaged",
+        "cell_size_m": f"{grid.size:g}",
+        "crs": grid.crs.to_string(),
+        "software": result.summary.get("software", ""),
+        "scenario": ";".join(str(f.get("scenario", "")) for f in result.summary["forecast"]),
+        "planning_estimate": "expected counts from fragility curves; see the summary JSON "
+                             "for every assumption",
+        "fragility": "; ".join(result.summary.get("fragility", {}).get("curves_used", {})),
+    }
+    block = 256
+    profile = {"driver": "GTiff", "dtype": "float32", "nodata": float("nan"),
+               "width": nx, "height": ny, "crs": grid.crs.to_wkt(),
+               "transform": grid.transform, "tiled": True, "blockxsize": block,
+               "blockysize": block, "compress": "deflate", "predictor": 3,
+               "BIGTIFF": "IF_SAFER"}
+    assets = []
+    for filename, layers, title in files:
+        path = folder / filename
+        with atomic_path(path) as tmp:
+            with rasterio.open(tmp, "w", count=len(layers), **profile) as dst:
+                dst.update_tags(title=title, **tags)
+                for b, layer in enumerate(layers, start=1):
+                    arr, desc, units = grid.layers[layer]
+                    dst.write(arr.astype(np.float32), b)
+                    dst.set_band_description(b, desc)
+                    dst.update_tags(b, units=units, layer=layer)
+        assets.append(Asset(path, f"{result.name}: {title}", ["data"], MEDIA_GEOTIFF))
+    return assets
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        v = float(obj)
+        return v if np.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def summary_rows(summary: dict) -> list[dict]:
+    """One flat row per area (town first, then districts) for the CSV."""
+    areas = [("town", summary["town"], summary.get("town_summary", {}))]
+    areas += [("district", k, v) for k, v in summary.get("districts", {}).items()]
+    rows = []
+    for kind, label, area in areas:
+        row: dict = {"area_type": kind, "area": label}
+        b = area.get("buildings")
+        if b:
+            row["buildings_total"] = b["total"]
+            row["buildings_assessed"] = b["assessed"]
+            for state, v in b["by_state"].items():
+                key = state.split()[0].lower()
+                for stat in ("expected", "p05", "p95"):
+                    row[f"{key}_{stat}"] = v[stat]
+            for state, v in b["at_least"].items():
+                key = state.lower().replace("+", "plus")
+                for stat in ("expected", "p05", "p95"):
+                    row[f"{key}_{stat}"] = v[stat]
+        p = area.get("people")
+        if p:
+            row["people_in_field"] = p["in_field"]
+            row["people_inundated"] = p["inundated"]
+            keys = summary.get("population", {}).get("depth_class_keys")
+            for i, (label_, v) in enumerate(p["by_depth_class"].items()):
+                key = keys[i] if keys else label_.replace(" ", "")
+                row[f"people_{key}"] = v["expected"]
+            row["people_caught"] = p["caught"]
+            for stat in ("expected", "low", "high"):
+                row[f"casualties_{stat}"] = p["casualties"][stat]
+        rows.append(row)
+    return rows
+
+
+def _write_csv(summary: dict, f) -> None:
+    rows = summary_rows(summary)
+    columns: list[str] = []
+    for r in rows:
+        columns += [c for c in r if c not in columns]
+    writer = csv.DictWriter(f, fieldnames=columns)
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(r)

@@ -1,0 +1,64 @@
+"""The forecast pipeline after the simulation: fields -> damage -> published products.
+
+The CLI (``tsunami run`` and ``tsunami export``) and the Python API share this step: the
+town fields of a run are turned into GIS layers, extents, maps and a STAC item, and, for
+every town with ``[[exposure]]`` in the region, the building-damage and casualty planning
+estimates, all published atomically into ``OUTBOX/<event>/forecast-NNN/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import xarray as xr
+from pyproj import CRS
+
+from tsunami.products import publish_run
+from tsunami.products.layers import default_output_crs
+from tsunami.region import ExposureSpec, Region
+
+
+def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None):
+    """A publication writer assessing damage in one town (its wall time is the
+    ``damage_<town>`` stage of the forecast)."""
+    from tsunami.damage import (
+        DamageParameters,
+        assess,
+        load_buildings,
+        load_districts,
+        load_population,
+    )
+
+    if crs is None:
+        lon = float(town["lon"].mean()) if "lon" in town.coords else None
+        lat = float(town["lat"].mean()) if "lat" in town.coords else None
+        crs = default_output_crs(lon, lat) if lon is not None else None
+
+    def write(folder: Path):
+        buildings = load_buildings(spec.buildings, structure_field=spec.structure_field,
+                                   storeys_field=spec.storeys_field)
+        population = load_population(spec.population) if spec.population else None
+        districts = load_districts(spec.districts) if spec.districts else None
+        params = DamageParameters(output_crs=crs.to_string() if crs else None)
+        result = assess(town, buildings, population=population, districts=districts,
+                        params=params)
+        return result.write(folder, spec.town)
+
+    write.stage = f"damage_{spec.town}"
+    return write
+
+
+def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str | Path, *,
+                     event_id: str, scenario: str, origin_time: datetime | None,
+                     source_type: str, timings_s: dict[str, float],
+                     forecast_number: int | None = None, crs: CRS | None = None,
+                     resolution: float | None = None, copies: list[Path] = ()) -> Path:
+    """Publish the layers, extents, maps, damage estimates and STAC item of a forecast."""
+    crs = crs or region.output_crs
+    writers = [damage_writer(spec, towns[spec.town], crs) for spec in region.exposures
+               if spec.town in towns]
+    return publish_run(towns, outbox, event_id=event_id, region=region.name,
+                       scenario=scenario, origin_time=origin_time, source_type=source_type,
+                       timings_s=timings_s, forecast_number=forecast_number, crs=crs,
+                       resolution=resolution, copies=copies, writers=writers)
