@@ -136,8 +136,9 @@ def demo(region_path, scenario_path, out_dir=None) -> DemoBenchmark:
         write_outputs(result, Path(out_dir) if out_dir else Path(tmp))
     output_s = time.perf_counter() - start
     model = result.model
-    walls = getattr(model, "wall_time", {model.models[0].grid.name:
-                                         result.timings["simulation_s"]})
+    # A nest times each grid; a single grid is the whole simulation.
+    walls = getattr(model, "wall_time", None) or {model.grid.name:
+                                                  result.timings["simulation_s"]}
     levels = [{"grid": m.grid.name, "cells": m.grid.size, "dt": m.dt, "steps": m.iteration,
                "wall_s": walls.get(m.grid.name, float("nan"))} for m in model.models]
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -38,7 +38,6 @@ from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_surfa
 from tsunami.model import ShallowWaterModel
 
 EDGE_BLEND_PARENT_CELLS = 2  # child depth blended to the parent's over this many parent cells
-FEEDBACK_RING = 0  # parent cells along the child's edge that keep their own surface
 
 
 @dataclass
@@ -83,8 +82,7 @@ class Coupling:
             blend_edges(out, self.old[side], self.new[side], weight)
 
     def feed_back(self) -> None:
-        restrict_surface(self.child.eta, self.parent.eta, self.row0, self.col0, self.ratio,
-                         FEEDBACK_RING)
+        restrict_surface(self.child.eta, self.parent.eta, self.row0, self.col0, self.ratio)
         restrict_fluxes(self.child.M, self.child.N, self.parent.M, self.parent.N, self.row0,
                         self.col0, self.ratio)
 

@@ -24,6 +24,7 @@ from tsunami.diagnostics import runup
 from tsunami.errors import InputError
 from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
+from tsunami.grid import Grid
 from tsunami.model import ShallowWaterModel
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
@@ -66,22 +67,20 @@ class RunResult:
         return out
 
 
-def town_figures(ds: xr.Dataset, grid_area: float | None = None) -> dict:
+def town_figures(ds: xr.Dataset) -> dict:
     """Headline numbers of a merged town field: max inundation depth, runup (m), flooded
     area (km2, land with max depth > 0.01 m) and first arrival on land or sea (min)."""
     depth = ds["max_depth"].values
     eta = ds["max_eta"].values
     land = ds["elevation"].values > 0
     flooded = np.nan_to_num(depth) > 0.01
-    lat = ds["lat"].values if "lat" in ds.coords else None
-    if lat is not None:
-        dx = float(ds["lon"][1] - ds["lon"][0])
-        dy = float(ds["lat"][1] - ds["lat"][0])
-        area = (6_371_000.0 * np.deg2rad(dy)) * (6_371_000.0 * np.deg2rad(dx)
-                                                  * np.cos(np.deg2rad(lat)))[:, None]
-    else:
-        area = float(ds["x"][1] - ds["x"][0]) * float(ds["y"][1] - ds["y"][0])
-    area = np.broadcast_to(area, depth.shape)
+    geographic = "lat" in ds.coords
+    x, y = (ds["lon"].values, ds["lat"].values) if geographic else (ds["x"].values,
+                                                                    ds["y"].values)
+    dx, dy = float(x[1] - x[0]), float(y[1] - y[0])
+    grid = Grid(nx=x.size, ny=y.size, x0=x[0] - dx / 2, y0=y[0] - dy / 2, dx=dx, dy=dy,
+                crs="EPSG:4326" if geographic else None)
+    area = np.broadcast_to(grid.cell_area(), depth.shape)
     return {
         "max_inundation_depth_m": _nanmax(np.where(flooded, depth, np.nan)),
         "runup_m": _nanmax(np.where(land & flooded, eta, np.nan)),
@@ -90,8 +89,7 @@ def town_figures(ds: xr.Dataset, grid_area: float | None = None) -> dict:
     }
 
 
-def build_model(region: Region, scenario: Scenario, progress: bool = False,
-                callbacks: list | None = None):
+def build_model(region: Region, scenario: Scenario, callbacks: list | None = None):
     """Build the model (one grid, or a nest) with bathymetry and initial state.
 
     A fault source sets the initial surface from its sea-floor displacement on every

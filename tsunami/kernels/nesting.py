@@ -16,18 +16,17 @@ def blend_edges(out, old, new, weight):
 
 
 @njit(parallel=True, cache=True)
-def restrict_surface(child_eta, parent_eta, row0, col0, ratio, ring):
+def restrict_surface(child_eta, parent_eta, row0, col0, ratio):
     """Overwrite parent cells covered by the child with the mean of the child's surface.
 
     With the parent's depth equal to the mean of the child's depth under it, the mean
     surface is the volume-conserving value (dry child cells count with their ground).
-    Parent cells within ``ring`` cells of the child's edge keep their own value.
     """
     rows = child_eta.shape[0] // ratio
     cols = child_eta.shape[1] // ratio
     scale = 1.0 / (ratio * ratio)
-    for jp in prange(ring, rows - ring):
-        for ip in range(ring, cols - ring):
+    for jp in prange(rows):
+        for ip in range(cols):
             total = 0.0
             for a in range(ratio):
                 for b in range(ratio):
