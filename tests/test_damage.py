@@ -335,6 +335,97 @@ def test_a_scenario_sweep_averages_probabilities_and_widens_the_range():
     np.testing.assert_allclose(sweep.buildings["depth_max_m"], 3.0)
 
 
+# -- partitions (the Dask path for large inventories) ------------------------------------------
+
+def partition_town():
+    """A 30 x 30 cell town with footprints, multi-building rows, two scenarios and two
+    districts: every code path of the building stage."""
+    rng = np.random.default_rng(5)
+    depth = rng.uniform(0, 6, (30, 30))
+    depth[:, :3] = np.nan
+    n = 400
+    xs, ys = rng.uniform(35, 290, n), rng.uniform(5, 290, n)
+    geoms = list(shapely.box(xs, ys, xs + rng.uniform(2, 14, n), ys + rng.uniform(2, 14, n)))
+    b = buildings_frame(geoms, list(rng.choice(["wood", "rc", "steel", "masonry"], n)),
+                        list(rng.integers(1, 5, n)), count=list(rng.integers(1, 4, n)))
+    districts = gpd.GeoDataFrame({"district": ["west", "east"]},
+                                 geometry=[shapely.box(0, 0, 150, 300),
+                                           shapely.box(150, 0, 300, 300)], crs="EPSG:6680")
+    fields = [make_field(depth), make_field(depth * 1.3)]
+    return fields, b, districts
+
+
+def test_partitioned_dask_assessment_equals_the_serial_one(tmp_path, monkeypatch):
+    from tsunami.damage import uncertainty
+
+    # 3 output cells per Monte Carlo chunk, so that this small town spans many chunks
+    monkeypatch.setattr(uncertainty, "CELL_CHUNK_ELEMENTS", 2 * 200 * 3)
+    fields, b, districts = partition_town()
+    params = DamageParameters(draws=200, cell_size_m=20.0, scenario_weights=(0.7, 0.3))
+    serial = assess(fields, b, districts=districts, params=params)
+    parts = DamageParameters(**{**params.__dict__, "partition_size": 37,
+                                "dask_scheduler": "threads"})
+    split = assess(fields, b, districts=districts, params=parts)
+    assert split.timings["partitions_s"] > 0
+    pd.testing.assert_frame_equal(serial.buildings.drop(columns="geometry"),
+                                  split.buildings.drop(columns="geometry"))
+    for key in ("town_summary", "districts", "fragility"):
+        assert serial.summary[key] == split.summary[key]
+    for name, (arr, _, _) in serial.grid.layers.items():
+        np.testing.assert_array_equal(arr, split.grid.layers[name][0])
+    # the ranges are real ranges, not a copy of the expected value
+    v = split.summary["town_summary"]["buildings"]["at_least"]["DS4+"]
+    assert v["p05"] < v["expected"] < v["p95"]
+
+
+def test_partitions_cover_whole_chunks_and_every_building_once():
+    from tsunami.damage.assess import _partitions
+
+    chunk = np.array([3, -1, 0, 0, 2, 1, 3, 3, 1, 0, -1, 2])
+    parts = _partitions(chunk, 4, 3)
+    rows = np.concatenate([r for r, _, _ in parts])
+    assert sorted(rows) == list(range(chunk.size))
+    covered = [k for _, chunks, _ in parts for k in chunks]
+    assert covered == [0, 1, 2, 3]  # each chunk once, in order
+    assert [off for *_, off in parts].count(True) == 1
+    for r, chunks, off in parts:
+        assert set(chunk[r]) <= set(chunks) | ({-1} if off else set())
+
+
+def test_a_distributed_client_runs_the_partitions():
+    from dask.distributed import Client
+
+    fields, b, _ = partition_town()
+    params = DamageParameters(draws=50, partition_size=100)
+    serial = assess(fields[0], b, params=DamageParameters(draws=50))
+    with Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None):
+        split = assess(fields[0], b, params=params)
+    np.testing.assert_array_equal(serial.buildings["p_ds4plus"], split.buildings["p_ds4plus"])
+    assert serial.summary["town_summary"] == split.summary["town_summary"]
+
+
+def test_hydrodynamic_force_curves_use_the_drag_force_per_unit_width(tmp_path):
+    table = pd.read_csv(load_fragility().path)
+    force = table[(table.source_id == "suppasri2013") & (table.table == "A")
+                  & (table.structure == "wood")].copy()
+    force["source_id"], force["demand"], force["demand_unit"] = "test", "hydrodynamic_force", \
+        "kN/m"
+    force["mu"] = np.log([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    force["sigma"] = 0.5
+    path = tmp_path / "force.csv"
+    force.to_csv(path, index=False)
+    depth, speed = 2.0, 3.0
+    field = make_field(np.full((4, 4), depth), speed=np.full((4, 4), speed))
+    params = DamageParameters(fragility=str(path), fragility_source="test",
+                              fragility_scheme="material", draws=50,
+                              water_density=1000.0, drag_coefficient=2.0)
+    r = assess(field, buildings_frame([shapely.Point(15, 15)]), params=params)
+    f_kn = 0.5 * 1000.0 * 2.0 * depth * speed ** 2 / 1000.0  # 18 kN/m
+    want = norm.cdf((math.log(f_kn) - np.log([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])) / 0.5)
+    got = [r.buildings[f"p_ds{k}"].iloc[0] for k in range(7)]
+    np.testing.assert_allclose(got, state_probabilities(want[None, :])[0], atol=1e-12)
+
+
 # -- people and casualties ----------------------------------------------------------------------
 
 def test_mortality_and_evacuation_functions_against_hand_calculations():

@@ -253,17 +253,28 @@ def test_damage_is_published_with_the_forecast(tmp_path):
     assert states["expected_ds"].iloc[0] > states["expected_ds"].iloc[-1]
 
 
-def test_exposure_must_name_a_town(tmp_path):
+@pytest.mark.parametrize("old, new, match", [
+    ('town = "Aonae"\nbuildings', 'town = "Aoane"\nbuildings',
+     r"exposure\[0\]\.town.*no \[\[town\]\] named"),
+    ('districts = "exposure/aonae_districts.geojson"',
+     'districts = "exposure/aonae_districts.geojson"\nfragility_source = "koshimura2009"',
+     r"exposure\[0\]\.fragility_source.*'koshimura2009' is not in fragility.csv"),
+    ('districts = "exposure/aonae_districts.geojson"',
+     'districts = "exposure/aonae_districts.geojson"\npartition_size = 0',
+     r"exposure\[0\]\.partition_size.*at least 1"),
+])
+def test_exposure_errors_name_the_field(old, new, match):
     from tsunami.errors import InputError
     from tsunami.region import Region
 
     root = Path(__file__).resolve().parents[1] / "grids" / "okushiri1993"
-    text = (root / "region.toml").read_text().replace('town = "Aonae"\nbuildings',
-                                                      'town = "Aoane"\nbuildings')
+    text = (root / "region.toml").read_text()
+    assert old in text
     path = root / "test_exposure_region.toml"
     try:
-        path.write_text(text)
-        with pytest.raises(InputError, match=r"exposure\[0\]\.town.*no \[\[town\]\] named"):
+        path.write_text(text.replace(old, new))
+        with pytest.raises(InputError, match=match):
             Region.load(path)
     finally:
         path.unlink(missing_ok=True)
+

@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--damage", action="store_true",
                    help="time damage assessment and export of 100,000 buildings")
     p.add_argument("--buildings", type=int, default=100_000, help="buildings for --damage")
+    p.add_argument("--partition-size", type=int, default=None,
+                   help="for --damage: buildings per Dask partition (default 250,000)")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
@@ -231,7 +233,7 @@ def _bench(args) -> int:
     if args.damage:
         from tsunami.damage import bench as damage_bench
 
-        print(damage_bench.run(n_buildings=args.buildings))
+        print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
     else:

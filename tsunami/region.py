@@ -81,6 +81,9 @@ class ExposureSpec:
     districts: Path | None = None
     structure_field: str | None = None
     storeys_field: str | None = None
+    fragility: Path | None = None  # a fragility CSV (None: the shipped table)
+    fragility_source: str = "suppasri2013"
+    partition_size: int = 250_000  # buildings per Dask partition
 
 
 @dataclass
@@ -142,14 +145,19 @@ class Region:
         town_names = [t.name for t in towns]
         for t in root.tables("exposure"):
             t.check_keys({"town", "buildings", "population", "districts", "structure_field",
-                          "storeys_field"}, {"town", "buildings"})
+                          "storeys_field", "fragility", "fragility_source", "partition_size"},
+                         {"town", "buildings"})
             if t.str("town") not in town_names:
                 raise t.error("town", f"no [[town]] named {t.str('town')!r}; towns: "
                               f"{town_names}")
-            exposures.append(ExposureSpec(
+            spec = ExposureSpec(
                 t.str("town"), t.path("buildings"), t.path("population", required=False),
                 t.path("districts", required=False), t.str("structure_field"),
-                t.str("storeys_field")))
+                t.str("storeys_field"), t.path("fragility", required=False),
+                t.str("fragility_source", "suppasri2013"),
+                t.integer("partition_size", 250_000, minimum=1))
+            _check_fragility(t, spec)
+            exposures.append(spec)
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
                      meta.str("description", ""), towns, exposures)
         root_grid = region.grid(grids[0].name)
@@ -341,3 +349,13 @@ def _grid_spec(t: Table) -> GridSpec:
     return GridSpec(t.str("name"), tuple(extent) if extent else None,
                     tuple(spacing) if spacing else None, parent, ratio, manning,
                     t.number("linear_depth", np.inf, positive=True), boundaries, t.name)
+
+
+def _check_fragility(t: Table, spec: ExposureSpec) -> None:
+    """Fail at load time, not in the middle of a forecast, on a bad fragility choice."""
+    from tsunami.damage.fragility import load_fragility
+
+    table = load_fragility(spec.fragility)
+    if spec.fragility_source not in table.source_ids():
+        raise t.error("fragility_source", f"{spec.fragility_source!r} is not in "
+                      f"{table.path.name}; it has {table.source_ids()}")

@@ -15,11 +15,14 @@ sweep) + exposure (buildings, census population, districts) -> :func:`assess` ->
 
 - Fragility: lognormal curves read from ``data/fragility.csv`` (Suppasri et al. 2013, by
   material and by storeys; see ``data/SOURCE.md``), nested by cumulative clipping.
-- Per building: depth (and speed / momentum flux if a curve needs them) at its cell, or the
+- Per building: depth (and speed, momentum flux or force if a curve needs them) at its cell, or the
   worst over its footprint's cells; P(DS = k) for k = 0..6 and the expected state.
 - Aggregates: expected buildings per state (sums of probabilities) per town, district and
   ``cell_size_m`` cell, with 5-95 % ranges from a Monte Carlo of independent building
   outcomes (and of the scenarios of a sweep).
+- Large inventories: split into spatial partitions (``partition_size`` buildings) that
+  run as Dask tasks, on threads or on an active ``dask.distributed`` cluster, with
+  results identical to the serial path.
 - People: census population (JIS X 0410 mesh CSV, raster, or polygons) spread over the
   buildings or the land of each census cell; people per MLIT depth class; casualties by
   the Cabinet Office 2012 rule or the pre-2012 CDMC formula, every assumption a parameter

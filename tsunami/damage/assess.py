@@ -12,6 +12,7 @@ Every number published here is a PLANNING ESTIMATE under the assumptions listed 
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,13 +45,14 @@ from tsunami.damage.fragility import (
     DEMANDS,
     N_STATES,
     STATE_LABELS,
+    CurveSet,
     FragilityTable,
     expected_state,
     load_fragility,
     state_probabilities,
 )
 from tsunami.damage.output import Asset
-from tsunami.damage.uncertainty import count_ranges, simulate_counts
+from tsunami.damage.uncertainty import MonteCarlo, count_ranges
 from tsunami.errors import InputError
 
 TownInput = xr.Dataset | str | Path | TownField
@@ -76,6 +78,15 @@ class DamageParameters:
       cells).
     - ``scenario_weights``: weights of the fields of a sweep (None: equal).
     - ``buildings_crs``: CRS of the buildings GeoPackage (None: the input's).
+    - ``partition_size``: inventories of more buildings are split into spatial partitions
+      of about this many (whole blocks of output cells) and assessed in parallel with
+      Dask; ``dask_scheduler`` picks the scheduler (None: an active
+      ``dask.distributed.Client``, else threads; or "threads", "processes",
+      "synchronous"); ``progress`` shows a progress bar over partitions (local
+      schedulers). The results do not depend on the partitioning.
+    - ``water_density`` (kg/m3) and ``drag_coefficient``: the drag force per unit width
+      F = rho C_D h u^2 / 2 (kN/m) of curves with the ``hydrodynamic_force`` demand; set
+      them to the values the curves were fitted with.
     """
 
     fragility: str | None = None
@@ -92,6 +103,11 @@ class DamageParameters:
     casualty: cas.CasualtyParameters = field(default_factory=cas.CasualtyParameters)
     scenario_weights: tuple[float, ...] | None = None
     buildings_crs: str | None = None
+    partition_size: int = 250_000
+    dask_scheduler: str | None = None
+    progress: bool = False
+    water_density: float = 1025.0
+    drag_coefficient: float = 1.0
 
     def __post_init__(self) -> None:
         if self.fragility_scheme not in ("storeys", "material"):
@@ -102,6 +118,10 @@ class DamageParameters:
             raise ValueError("outside must be 'error' or 'drop'")
         if self.population_weighting not in ("buildings", "land"):
             raise ValueError("population_weighting must be 'buildings' or 'land'")
+        if self.partition_size < 1:
+            raise ValueError("partition_size must be at least 1")
+        if self.water_density <= 0 or self.drag_coefficient <= 0:
+            raise ValueError("water_density and drag_coefficient must be positive")
         if self.cell_size_m <= 0 or self.draws < 10:
             raise ValueError("cell_size_m must be positive and draws at least 10")
         lo, hi = self.quantiles
@@ -323,6 +343,103 @@ def _parameters_dict(params: DamageParameters) -> dict:
     return d
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every partition of the building stage reads (sent once to Dask workers)."""
+
+    fields: list[TownField]
+    weights: np.ndarray
+    sets: list[CurveSet]
+    b_crs: CRS
+    mc: MonteCarlo
+    params: DamageParameters
+
+
+def _partitions(chunk: np.ndarray, n_chunks: int, size: int
+                ) -> list[tuple[np.ndarray, range, bool]]:
+    """Split the inventory into runs of whole Monte Carlo chunks of about ``size``
+    buildings: (rows, chunks, holds the off-grid rows) per partition."""
+    order = np.argsort(chunk, kind="stable")  # off-grid rows (chunk -1) first
+    # rows of shifted id j (0: off grid, j >= 1: chunk j - 1) are order[ends[j]:ends[j+1]]
+    ends = np.concatenate([[0], np.cumsum(np.bincount(chunk + 1, minlength=n_chunks + 1))])
+    parts = []
+    j0 = 0
+    while j0 <= n_chunks:
+        j1 = j0 + 1
+        while j1 <= n_chunks and ends[j1 + 1] - ends[j0] <= size:
+            j1 += 1
+        parts.append((order[ends[j0]:ends[j1]], range(max(j0, 1) - 1, j1 - 1), j0 == 0))
+        j0 = j1
+    return parts
+
+
+def _demand(cs: CurveSet, values: dict[str, np.ndarray], rows: np.ndarray,
+            params: DamageParameters, source: str) -> np.ndarray:
+    """The demand of curve set ``cs`` at ``rows``, in the curve's units."""
+    var = DEMANDS[cs.demand][1]
+    if var not in values:
+        raise InputError(source, var, f"curve {cs.key} needs {var}, which the forecast "
+                         "field lacks")
+    x = values[var][rows]
+    if cs.demand == "hydrodynamic_force":
+        # drag force per unit width, F = rho C_D h u^2 / 2, from the maximum of h u^2
+        x = 0.5 * params.water_density * params.drag_coefficient * x / 1000.0
+    return x
+
+
+def _assess_partition(shared: _Shared, geoms: np.ndarray, rep: np.ndarray,
+                      curve: np.ndarray, count: np.ndarray, district: np.ndarray,
+                      cell: np.ndarray, chunks: range, off_grid: bool) -> dict:
+    """Sampling, fragility and Monte Carlo of one partition of the inventory (pure:
+    what it returns depends on its arguments only). ``rep``: the buildings'
+    representative points in their CRS."""
+    fields, n = shared.fields, geoms.size
+    exceed = np.full((len(fields), n, N_STATES), np.nan)
+    sampled, field_cells = [], []
+    inside = np.ones(n, dtype=bool)
+    transformed: dict[str, np.ndarray] = {}
+    for s_i, f in enumerate(fields):
+        key = f.crs.to_wkt()
+        if key not in transformed:
+            transformed[key] = _to_crs(geoms, shared.b_crs, f.crs)
+        values, fcell, ins = f.sample(transformed[key],
+                                      rep if f.crs == shared.b_crs else None)
+        sampled.append(values)
+        field_cells.append(fcell)
+        inside &= ins
+        for j, cs in enumerate(shared.sets):
+            rows = np.flatnonzero(curve == j)
+            exceed[s_i, rows] = cs.exceedance(_demand(cs, values, rows, shared.params,
+                                                      f.source))
+    exceed[:, ~inside] = np.nan
+    resolved = inside & np.all(np.isfinite(exceed[:, :, 0]), axis=0)
+    idx = np.flatnonzero(resolved)
+    counts = shared.mc.simulate(np.nan_to_num(exceed[:, idx]), count[idx], district[idx],
+                                cell[idx], chunks, off_grid)
+    mixed = np.einsum("s,snk->nk", shared.weights, np.nan_to_num(exceed))
+    mixed[~resolved] = np.nan
+    return {"sampled": sampled, "field_cells": field_cells, "inside": inside,
+            "resolved": resolved, "mixed": mixed, "counts": counts}
+
+
+def _run_partitions(shared: _Shared, tasks: list[tuple], params: DamageParameters
+                    ) -> list[dict]:
+    """Run the partitions: in this process if there is one, else with Dask (the
+    scheduler of ``params.dask_scheduler``; None: a distributed Client if one is active,
+    else threads)."""
+    if len(tasks) == 1:
+        return [_assess_partition(shared, *tasks[0])]
+    import dask
+    from tqdm.dask import TqdmCallback
+
+    # one graph node for the shared inputs, named rather than hashed (fields are large)
+    shared_node = dask.delayed(shared, name=f"damage-shared-{uuid.uuid4().hex}",
+                               traverse=False)
+    nodes = [dask.delayed(_assess_partition, pure=False)(shared_node, *t) for t in tasks]
+    with TqdmCallback(desc="damage partitions", disable=not params.progress):
+        return list(dask.compute(*nodes, scheduler=params.dask_scheduler))
+
+
 def _assess_buildings(fields, weights, buildings, districts, table: FragilityTable,
                       params: DamageParameters, grid: CellGrid, summary: dict,
                       town_area: dict, district_areas: list[dict], timings: dict):
@@ -341,46 +458,63 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
     for k in uniq:
         s, st = k.split("|")
         sets.append(table.select(s, int(st), params.fragility_scheme, params.fragility_source))
+    # districts (representative point inside the polygon; first match) and output cells
+    rep_points = shapely.point_on_surface(geoms)
+    district = np.full(n, -1, dtype=np.int64)
+    if districts is not None:
+        pts = gpd.GeoDataFrame(geometry=rep_points, crs=b_crs)
+        joined = gpd.sjoin(pts.to_crs(districts.crs), districts[["geometry"]],
+                           predicate="within", how="inner")
+        joined = joined[~joined.index.duplicated(keep="first")]
+        district[joined.index.to_numpy()] = joined["index_right"].to_numpy()
+    rep = _to_crs(rep_points, b_crs, grid.crs)
+    cell = grid.locate(shapely.get_x(rep), shapely.get_y(rep))
+    # Monte Carlo cells: those holding buildings, numbered compactly
+    occupied = np.unique(cell[cell >= 0])
+    cell_compact = np.where(cell >= 0, np.searchsorted(occupied, cell), -1)
+    mc = MonteCarlo(weights, occupied.size, len(district_areas), params.severe_state,
+                    params.draws, params.seed, params.quantiles)
+    parts = _partitions(mc.chunk_of(cell_compact), mc.n_chunks, params.partition_size)
+    timings["plan_s"] = time.perf_counter() - start
+    start = time.perf_counter()
+    shared = _Shared(fields, weights, sets, b_crs, mc, params)
+    results = _run_partitions(shared, [(geoms[r], rep_points[r], inverse[r], count[r],
+                                        district[r], cell_compact[r], chunks, off)
+                                       for r, chunks, off in parts], params)
     n_scen = len(fields)
-    exceed = np.full((n_scen, n, N_STATES), np.nan)
-    sampled = []
-    inside_all = np.ones(n, dtype=bool)
-    cache: dict[str, np.ndarray] = {}
-    for s_i, f in enumerate(fields):
-        key = f.crs.to_wkt()
-        if key not in cache:
-            cache[key] = _to_crs(geoms, b_crs, f.crs)
-        values, cell, inside = f.sample(cache[key])
-        sampled.append((values, cell))
-        inside_all &= inside
-        for j, cs in enumerate(sets):
-            var = DEMANDS[cs.demand][1]
-            if var not in values:
-                raise InputError(f.source, var, f"curve {cs.key} needs {var}, which the "
-                                 "forecast field lacks")
-            rows = np.flatnonzero(inverse == j)
-            exceed[s_i, rows] = cs.exceedance(values[var][rows])
+    inside_all = np.zeros(n, dtype=bool)
+    resolved = np.zeros(n, dtype=bool)
+    mixed = np.empty((n, N_STATES))
+    sampled = [{v: np.empty(n) for v in res} for res in results[0]["sampled"]]
+    field_cells = [np.empty(n, dtype=np.int64) for _ in range(n_scen)]
+    for (rows, _, _), res in zip(parts, results, strict=True):
+        inside_all[rows] = res["inside"]
+        resolved[rows] = res["resolved"]
+        mixed[rows] = res["mixed"]
+        for s_i in range(n_scen):
+            field_cells[s_i][rows] = res["field_cells"][s_i]
+            for v, arr in res["sampled"][s_i].items():
+                sampled[s_i][v][rows] = arr
+    sim = MonteCarlo.combine([res["counts"] for res in results])
+    timings["partitions_s"] = time.perf_counter() - start
+    start = time.perf_counter()
     if not inside_all.all():
         out_idx = np.flatnonzero(~inside_all)
-        rep = shapely.point_on_surface(geoms[out_idx[:1]])[0]
+        first = rep_points[out_idx[0]]
         message = (f"{out_idx.size} of {n} building(s) lie outside the forecast field "
                    f"{fields[0].name!r} (bounds {tuple(round(b, 6) for b in fields[0].bounds)}"
                    f" in {fields[0].crs.to_string()}) or on cells no forecast grid covers; "
                    f"first: row {out_idx[0] + 1}, id {buildings['building_id'].iloc[out_idx[0]]}"
-                   f" at ({rep.x:.6f}, {rep.y:.6f}) in {b_crs.to_string()}")
+                   f" at ({first.x:.6f}, {first.y:.6f}) in {b_crs.to_string()}")
         if params.outside == "error":
             raise InputError(src, "geometry", message)
         warnings.warn(f"{src}: {message}; dropped", stacklevel=3)
         summary.setdefault("warnings", []).append(message + "; dropped")
-    exceed[:, ~inside_all] = np.nan
-    resolved = inside_all & np.all(np.isfinite(exceed[:, :, 0]), axis=0)
     on_sea = inside_all & ~resolved
     if on_sea.any():
         summary.setdefault("warnings", []).append(
             f"{int(on_sea.sum())} building(s) stand on cells the model treats as sea with no "
             "land cell around them; they are left out of the damage counts")
-    mixed = np.einsum("s,snk->nk", weights, np.nan_to_num(exceed))
-    mixed[~resolved] = np.nan
     p_state = state_probabilities(mixed)
     e_state = expected_state(mixed)
     # per-building table
@@ -389,7 +523,7 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
                             "defaulted": buildings["defaulted"].to_numpy()},
                            geometry=buildings.geometry.values, crs=buildings.crs)
     out["curve"] = np.array([cs.key for cs in sets], dtype=object)[inverse]
-    depth = np.stack([v["max_depth"] for v, _ in sampled])
+    depth = np.stack([v["max_depth"] for v in sampled])
 
     def wmean(a: np.ndarray) -> np.ndarray:
         """Weighted mean over scenarios (axis 0)."""
@@ -398,8 +532,8 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
     for col, var, scale in (("depth_m", "max_depth", 1.0), ("speed_m_s", "max_speed", 1.0),
                             ("momentum_flux_m3_s2", "max_momentum_flux", 1.0),
                             ("arrival_min", "arrival_time", 1 / 60.0)):
-        if all(var in v for v, _ in sampled):
-            out[col] = wmean(np.stack([v[var] for v, _ in sampled])) * scale
+        if all(var in v for v in sampled):
+            out[col] = wmean(np.stack([v[var] for v in sampled])) * scale
     out["depth_min_m"] = depth.min(axis=0)
     out["depth_max_m"] = depth.max(axis=0)
     for k in range(N_STATES + 1):
@@ -409,36 +543,12 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
     out["most_likely_ds"] = np.where(resolved, np.argmax(np.nan_to_num(p_state), axis=1), -1)
     out["status"] = np.where(resolved, "assessed", np.where(inside_all, "on_sea_cell",
                                                             "outside"))
-    if params.buildings_crs:
-        out = out.to_crs(params.buildings_crs)
-    # districts of buildings (representative point inside the polygon; first match)
-    district = np.full(n, -1, dtype=np.int64)
     if districts is not None:
-        pts = gpd.GeoDataFrame(geometry=shapely.point_on_surface(geoms), crs=b_crs)
-        joined = gpd.sjoin(pts.to_crs(districts.crs), districts[["geometry"]],
-                           predicate="within", how="inner")
-        joined = joined[~joined.index.duplicated(keep="first")]
-        district[joined.index.to_numpy()] = joined["index_right"].to_numpy()
         out["district"] = np.where(district >= 0,
                                    districts["district"].to_numpy(dtype=object)[
                                        np.maximum(district, 0)], None)
-    # output cells
-    rep = _to_crs(shapely.point_on_surface(geoms), b_crs, grid.crs)
-    cell = grid.locate(shapely.get_x(rep), shapely.get_y(rep))
-    occupied, cell_compact = np.unique(np.where(resolved, cell, -1), return_inverse=True)
-    has_minus = occupied.size and occupied[0] == -1
-    cell_compact = cell_compact - (1 if has_minus else 0)
-    occupied = occupied[1:] if has_minus else occupied
-    timings["buildings_s"] = time.perf_counter() - start
-    start = time.perf_counter()
-    # Monte Carlo on the assessed buildings
-    idx = np.flatnonzero(resolved)
-    exc_r = np.nan_to_num(exceed[:, idx])
-    sim = simulate_counts(exc_r, count[idx], weights, district[idx], len(district_areas),
-                          cell_compact[idx], occupied.size, params.severe_state,
-                          params.draws, params.seed, params.quantiles)
-    timings["monte_carlo_s"] = time.perf_counter() - start
-    start = time.perf_counter()
+    if params.buildings_crs:
+        out = out.to_crs(params.buildings_crs)
     # expected counts and ranges per area
     wp = p_state * count[:, None]
     wp[~resolved] = 0.0
@@ -505,8 +615,8 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
         + "; widened to contain the expected value",
         f"rasters: {params.cell_size_m:g} m cells in {grid.crs.to_string()}",
     ]
-    return out, {"cell": [c for _, c in sampled], "count": count, "resolved": resolved,
-                 "district": district, "sampled": [v for v, _ in sampled]}
+    return out, {"cell": field_cells, "count": count, "resolved": resolved,
+                 "district": district, "sampled": sampled}
 
 
 def _building_area(expected: np.ndarray, q_state: np.ndarray, q_least: np.ndarray,

@@ -11,6 +11,7 @@ here, never asserted in tests.
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import tempfile
 import time
@@ -100,9 +101,12 @@ def synthetic_inputs(folder: Path, n_buildings: int, field: xr.Dataset,
     return paths
 
 
-def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000) -> str:
+def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000,
+        partition_size: int | None = None) -> str:
     """Time reading, assessing and writing ``n_buildings`` on a ``grid_size``^2 10 m
-    field; returns a report (seconds per stage, peak memory of the process)."""
+    field; returns a report (seconds per stage, peak memory of the process).
+    ``partition_size``: as :class:`DamageParameters` (None: its default); inventories
+    larger than it are assessed in partitions in parallel with Dask threads."""
     from tsunami.damage import (
         DamageParameters,
         assess,
@@ -110,11 +114,11 @@ def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000) ->
         load_districts,
         load_population,
     )
-    from tsunami.damage.uncertainty import simulate_counts
+    from tsunami.damage.uncertainty import MonteCarlo
 
     # compile (or load from cache) the Monte Carlo kernel outside the timing
-    simulate_counts(np.full((1, 1, 6), 0.5), np.ones(1, np.int64), np.ones(1),
-                    np.zeros(1, np.int64), 1, np.zeros(1, np.int64), 1, 4, draws=10)
+    MonteCarlo(np.ones(1), 1, 1, 4, draws=10).simulate(
+        np.full((1, 1, 6), 0.5), np.ones(1), np.zeros(1), np.zeros(1), range(1), False)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
@@ -129,8 +133,10 @@ def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000) ->
         districts = load_districts(paths["districts"])
         stages["read exposure"] = time.perf_counter() - start
         start = time.perf_counter()
-        result = assess(field, buildings, population, districts,
-                        DamageParameters(draws=draws))
+        params = DamageParameters(draws=draws)
+        if partition_size is not None:
+            params = dataclasses.replace(params, partition_size=partition_size)
+        result = assess(field, buildings, population, districts, params)
         stages["assess"] = time.perf_counter() - start
         start = time.perf_counter()
         assets = result.write(folder / "out", "bench")
@@ -141,7 +147,8 @@ def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000) ->
     b = result.summary["town_summary"]["buildings"]
     lines = [f"damage assessment: {n_buildings:,} building footprints, {grid_size} x "
              f"{grid_size} cells of 10 m ({grid_size ** 2 / 1e6:.1f} M), "
-             f"{population.cells.size:,} census mesh cells, 16 districts, {draws} draws",
+             f"{population.cells.size:,} census mesh cells, 16 districts, {draws} draws, "
+             f"partitions of up to {params.partition_size:,} buildings",
              f"  synthetic inputs made in {setup:.1f} s (not counted)"]
     for k, v in stages.items():
         lines.append(f"  {k:<14} {v:6.2f} s")
@@ -153,7 +160,7 @@ def run(n_buildings: int = 100_000, grid_size: int = 2000, draws: int = 1000) ->
             for kk, vv in result.timings.items():
                 if kk.startswith("write_"):
                     lines.append(f"    {kk[6:-2]:<12} {vv:6.2f} s")
-    lines += [f"  total          {total:6.2f} s  (target < 20 s)",
+    lines += [f"  total          {total:6.2f} s  (target: under 20 s for 100,000 buildings)",
               f"  {len(assets)} files, {sizes / 1e6:.1f} MB; DS4+ expected "
               f"{b['at_least']['DS4+']['expected']:.0f}",
               f"  peak memory (process): {peak:.0f} MB"]

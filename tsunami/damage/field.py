@@ -158,18 +158,21 @@ class TownField:
         return row, col, inside
 
     # -- sampling --------------------------------------------------------------------
-    def sample(self, geoms: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    def sample(self, geoms: np.ndarray, rep: np.ndarray | None = None
+               ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Sample every variable for shapely geometries in the field CRS.
 
-        Returns ``(values, cell, inside)``: ``values[v]`` shape (n,) (see module
-        docstring for points vs footprints); ``cell`` the flat index of the cell holding
-        each geometry's representative point (-1 outside); ``inside`` whether the
-        geometry lies on covered cells.
+        ``rep``: the geometries' representative points (``shapely.point_on_surface``),
+        if already computed. Returns ``(values, cell, inside)``: ``values[v]`` shape (n,)
+        (see module docstring for points vs footprints); ``cell`` the flat index of the
+        cell holding each geometry's representative point (-1 outside); ``inside``
+        whether the geometry lies on covered cells.
         """
         geoms = np.asarray(geoms, dtype=object)
         n = geoms.size
         nx = self.shape[1]
-        rep = shapely.point_on_surface(geoms)
+        if rep is None:
+            rep = shapely.point_on_surface(geoms)
         px, py = shapely.get_x(rep), shapely.get_y(rep)
         row, col, inside = self.locate(px, py)
         cell = np.where(inside, row * nx + col, -1)

@@ -1,7 +1,8 @@
 """Building fragility functions, kept as data (``data/fragility.csv``) and evaluated here.
 
 A fragility curve gives the probability that a building reaches or exceeds damage state
-``k`` for a flow demand ``x`` (inundation depth in m for every shipped curve)::
+``k`` for a flow demand ``x`` (inundation depth in m for every shipped curve; flow speed,
+momentum flux and hydrodynamic force per unit width are supported for user tables)::
 
     P(DS >= k | x) = Phi((ln x - mu_k) / sigma_k)      (lognormal CDF; mu, sigma in ln units)
 
@@ -37,6 +38,8 @@ DEMANDS: dict[str, tuple[str, str]] = {
     "depth": ("m", "max_depth"),
     "speed": ("m/s", "max_speed"),
     "momentum_flux": ("m3/s2", "max_momentum_flux"),
+    # drag force per unit width rho C_D (h u^2)max / 2, see DamageParameters
+    "hydrodynamic_force": ("kN/m", "max_momentum_flux"),
 }
 
 DEFAULT_TABLE = Path(__file__).with_name("data") / "fragility.csv"

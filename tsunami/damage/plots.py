@@ -86,6 +86,7 @@ def quicklook_map(result, path: Path) -> None:
         ax.set_ylabel(f"y (m, {f.crs.to_string()})")
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
+    ax.ticklabel_format(style="plain", useOffset=False)  # whole coordinates, no "+1.394e2"
     scen = ", ".join(str(s.get("scenario", "?")) for s in result.summary["forecast"][:3])
     ax.set_title(f"{result.name}: expected building damage, {scen}\n"
                  "planning estimate (fragility: "

@@ -16,6 +16,8 @@ is cheap (about 1e8 per second in the Numba loop below).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numba
 import numpy as np
 
@@ -26,7 +28,8 @@ QUANTILE_METHOD = "inverted_cdf"
 CELL_CHUNK_ELEMENTS = 4_000_000
 
 
-@numba.njit(cache=True)
+# nogil: partitions run in parallel threads under Dask's default scheduler
+@numba.njit(cache=True, nogil=True)
 def _simulate(rng, exceed, weight, scenario_of_draw, district, cell, cell0, severe,
               town, districts, cells):
     """Add the simulated counts of buildings ``exceed`` (S, n, K nested P(DS >= k)),
@@ -36,29 +39,27 @@ def _simulate(rng, exceed, weight, scenario_of_draw, district, cell, cell0, seve
     each state (0..K); per cell the counts with DS >= severe and with DS = K.
     ``district``/``cell``: index per building (-1: none); ``cell0`` offsets ``cell``.
     """
-    n = weight.size
+    # Building by building, draws inner: the rows of ``exceed`` stay in cache and the
+    # per-draw counts are written in order.
     n_states = exceed.shape[2]
-    for d in range(scenario_of_draw.size):
-        s = scenario_of_draw[d]
-        for i in range(n):
-            w = weight[i]
-            if w == 0:
-                continue
-            g = district[i]
-            c = cell[i] - cell0
-            if w == 1:
+    for i in range(weight.size):
+        w = weight[i]
+        if w == 0:
+            continue
+        g = district[i]
+        c = cell[i] - cell0 if cell[i] >= 0 else -1
+        for d in range(scenario_of_draw.size):
+            s = scenario_of_draw[d]
+            if exceed[s, i, 0] <= 0.0 or exceed[s, i, n_states - 1] >= 1.0:
+                # a certain outcome (dry, or beyond every curve) needs no random number
+                k = 0 if exceed[s, i, 0] <= 0.0 else n_states
+                _add(town, districts, cells, d, g, c, k, w, severe, n_states)
+            elif w == 1:
                 u = rng.random()
                 k = 0
                 while k < n_states and u < exceed[s, i, k]:
                     k += 1
-                town[d, k] += 1
-                if g >= 0:
-                    districts[g, d, k] += 1
-                if cell[i] >= 0:
-                    if k >= severe:
-                        cells[c, d, 0] += 1
-                    if k == n_states:
-                        cells[c, d, 1] += 1
+                _add(town, districts, cells, d, g, c, k, 1, severe, n_states)
             else:
                 # multinomial as successive binomials from the top state down
                 remaining = w
@@ -75,61 +76,115 @@ def _simulate(rng, exceed, weight, scenario_of_draw, district, cell, cell0, seve
                         m = rng.binomial(remaining, min(1.0, max(0.0, q / mass)))
                     remaining -= m
                     mass -= q
-                    if m == 0:
-                        continue
-                    town[d, k] += m
-                    if g >= 0:
-                        districts[g, d, k] += m
-                    if cell[i] >= 0:
-                        if k >= severe:
-                            cells[c, d, 0] += m
-                        if k == n_states:
-                            cells[c, d, 1] += m
+                    if m > 0:
+                        _add(town, districts, cells, d, g, c, k, m, severe, n_states)
 
 
-def simulate_counts(exceed: np.ndarray, weight: np.ndarray, scenario_weights: np.ndarray,
-                    district: np.ndarray, n_districts: int, cell: np.ndarray, n_cells: int,
-                    severe: int, draws: int = 1000, seed: int = 1993,
-                    quantiles: tuple[float, float] = (0.05, 0.95)) -> dict[str, np.ndarray]:
-    """Simulated damage counts.
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add(town, districts, cells, d, g, c, k, m, severe, n_states):
+    """Count ``m`` buildings in state ``k`` in draw ``d`` (district ``g``, cell ``c``;
+    -1: none)."""
+    town[d, k] += m
+    if g >= 0:
+        districts[g, d, k] += m
+    if c >= 0:
+        if k >= severe:
+            cells[c, d, 0] += m
+        if k == n_states:
+            cells[c, d, 1] += m
 
-    ``exceed``: (S, n, 6) nested P(DS >= k) per scenario (no NaN rows); ``weight``: (n,)
-    buildings per row; ``scenario_weights``: (S,) summing to 1; ``district``/``cell``:
-    (n,) indices (-1 none). Returns ``town`` (draws, 7) and ``districts``
-    (n_districts, draws, 7) counts per state and draw, and per cell ``cell_quantiles``
-    (n_cells, 2 layers [DS >= severe, DS = 6], 2 quantiles).
+
+@dataclass(frozen=True)
+class MonteCarlo:
+    """The Monte Carlo of one assessment, shared by all its partitions.
+
+    Buildings are simulated in fixed chunks of ``chunk_cells`` consecutive output cells
+    (cells numbered 0..``n_cells``-1), each chunk with its own generator seeded by
+    ``(seed, chunk)``; buildings off the output grid form one more group. The draws of the
+    scenario (one per Monte Carlo draw) come from ``(seed, 0)``. So the counts depend on
+    the inputs and the seed only, not on how the inventory is split into partitions: the
+    Dask path and the serial path give identical ranges.
+
+    ``scenario_weights``: (S,) summing to 1; ``severe``: the damage state counted per cell
+    (the other per-cell count is DS = K, washed away).
     """
-    exceed = np.ascontiguousarray(exceed, dtype=np.float64)
-    n_scen, _, n_states = exceed.shape
-    # one seeded generator for everything: the same inputs give the same ranges
-    rng = np.random.default_rng(seed)
-    scen = rng.choice(n_scen, size=draws, p=scenario_weights).astype(np.int64)
-    town = np.zeros((draws, n_states + 1), dtype=np.int64)
-    districts = np.zeros((max(n_districts, 0), draws, n_states + 1), dtype=np.int64)
-    cell_q = np.zeros((n_cells, 2, 2))
-    weight = np.ascontiguousarray(weight, dtype=np.int64)
-    district = np.ascontiguousarray(district, dtype=np.int64)
-    cell = np.ascontiguousarray(cell, dtype=np.int64)
-    # Buildings sorted by cell, processed in chunks of cells so that the per-draw cell
-    # counts stay bounded in memory whatever the inventory size.
-    order = np.argsort(cell, kind="stable")
-    cell_sorted = cell[order]
-    per_chunk = max(1, CELL_CHUNK_ELEMENTS // (2 * draws))
-    no_cell = int(np.searchsorted(cell_sorted, 0))  # rows with cell -1 come first
-    chunks = [(order[:no_cell], 0, 0)] if no_cell else []
-    for c0 in range(0, n_cells, per_chunk):
-        c1 = min(n_cells, c0 + per_chunk)
-        lo, hi = np.searchsorted(cell_sorted, [c0, c1])
-        chunks.append((order[lo:hi], c0, c1))
-    for idx, c0, c1 in chunks:
-        cells = np.zeros((c1 - c0, draws, 2), dtype=np.int32)
-        if idx.size:
-            _simulate(rng, np.ascontiguousarray(exceed[:, idx]), weight[idx], scen, district[idx],
-                      cell[idx], c0, severe, town, districts, cells)
-        if c1 > c0:
-            q = np.quantile(cells, quantiles, axis=1, method=QUANTILE_METHOD)
-            cell_q[c0:c1] = np.moveaxis(q, 0, -1)
-    return {"town": town, "districts": districts, "cell_quantiles": cell_q}
+
+    scenario_weights: np.ndarray
+    n_cells: int
+    n_districts: int
+    severe: int
+    draws: int = 1000
+    seed: int = 1993
+    quantiles: tuple[float, float] = (0.05, 0.95)
+
+    @property
+    def chunk_cells(self) -> int:
+        """Cells per chunk: bounds the per-draw cell counts held at once."""
+        return max(1, CELL_CHUNK_ELEMENTS // (2 * self.draws))
+
+    @property
+    def n_chunks(self) -> int:
+        return -(-self.n_cells // self.chunk_cells)
+
+    def chunk_of(self, cell: np.ndarray) -> np.ndarray:
+        """Chunk of each output cell index (-1 for -1: off the output grid)."""
+        cell = np.asarray(cell, dtype=np.int64)
+        return np.where(cell >= 0, cell // self.chunk_cells, -1)
+
+    def scenario_of_draw(self) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, 0])
+        weights = np.asarray(self.scenario_weights, dtype=np.float64)
+        return rng.choice(weights.size, size=self.draws, p=weights).astype(np.int64)
+
+    def simulate(self, exceed: np.ndarray, weight: np.ndarray, district: np.ndarray,
+                 cell: np.ndarray, chunks: range, off_grid: bool) -> dict[str, np.ndarray]:
+        """Simulated damage counts of some buildings: those of ``chunks`` (whose cells lie
+        in them) and, if ``off_grid``, those with cell -1.
+
+        ``exceed``: (S, n, K) nested P(DS >= k) per scenario (no NaN rows); ``weight``:
+        (n,) buildings per row; ``district``/``cell``: (n,) indices (-1 none). Returns
+        ``town`` (draws, K+1) and ``districts`` (n_districts, draws, K+1) counts per
+        state and draw, and ``cell_quantiles`` (cells of ``chunks``, 2 layers [DS >=
+        severe, DS = K], 2 quantiles). Partial results of disjoint calls add up
+        (:meth:`combine`).
+        """
+        exceed = np.asarray(exceed, dtype=np.float64)
+        n_states = exceed.shape[2]
+        weight = np.ascontiguousarray(weight, dtype=np.int64)
+        district = np.ascontiguousarray(district, dtype=np.int64)
+        cell = np.ascontiguousarray(cell, dtype=np.int64)
+        scenario = self.scenario_of_draw()
+        town = np.zeros((self.draws, n_states + 1), dtype=np.int64)
+        districts = np.zeros((self.n_districts, self.draws, n_states + 1), dtype=np.int64)
+        cc = self.chunk_cells
+        first = chunks.start * cc
+        last = min(chunks.stop * cc, self.n_cells) if len(chunks) else first
+        cell_q = np.zeros((last - first, 2, 2))
+        chunk = self.chunk_of(cell)
+        order = np.argsort(chunk, kind="stable")
+        sorted_chunk = chunk[order]
+        for k in ([-1] if off_grid else []) + list(chunks):
+            lo, hi = np.searchsorted(sorted_chunk, [k, k + 1])
+            idx = order[lo:hi]
+            c0 = max(k, 0) * cc
+            c1 = min(c0 + cc, self.n_cells) if k >= 0 else c0
+            cells = np.zeros((c1 - c0, self.draws, 2), dtype=np.int32)
+            if idx.size:
+                rng = np.random.default_rng([self.seed, 1] if k < 0 else [self.seed, 2, k])
+                _simulate(rng, np.ascontiguousarray(exceed[:, idx]), weight[idx], scenario,
+                          district[idx], cell[idx], c0, self.severe, town, districts, cells)
+            if c1 > c0:
+                q = np.quantile(cells, self.quantiles, axis=1, method=QUANTILE_METHOD)
+                cell_q[c0 - first:c1 - first] = np.moveaxis(q, 0, -1)
+        return {"town": town, "districts": districts, "cell_quantiles": cell_q}
+
+    @staticmethod
+    def combine(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """The counts of the whole inventory from the partial results of partitions
+        covering consecutive chunks, in chunk order."""
+        return {"town": sum(p["town"] for p in parts),
+                "districts": sum(p["districts"] for p in parts),
+                "cell_quantiles": np.concatenate([p["cell_quantiles"] for p in parts])}
 
 
 def count_ranges(counts: np.ndarray, quantiles: tuple[float, float] = (0.05, 0.95)
