@@ -390,6 +390,9 @@ def test_partitions_cover_whole_chunks_and_every_building_once():
     assert [off for *_, off in parts].count(True) == 1
     for r, chunks, off in parts:
         assert set(chunk[r]) <= set(chunks) | ({-1} if off else set())
+    # no task for an empty off-grid group
+    parts = _partitions(np.array([0, 0, 0, 1]), 2, 2)
+    assert [(list(r), list(c)) for r, c, _ in parts] == [([0, 1, 2], [0]), ([3], [1])]
 
 
 def test_a_distributed_client_runs_the_partitions():

@@ -370,7 +370,8 @@ def _partitions(chunk: np.ndarray, n_chunks: int, size: int
             j1 += 1
         parts.append((order[ends[j0]:ends[j1]], range(max(j0, 1) - 1, j1 - 1), j0 == 0))
         j0 = j1
-    return parts
+    # an empty off-grid group alone is no work (its chunks are none)
+    return [p for p in parts if p[0].size or len(p[1])] or parts[:1]
 
 
 def _demand(cs: CurveSet, values: dict[str, np.ndarray], rows: np.ndarray,
