@@ -55,10 +55,12 @@ def _simulate(rng, exceed, weight, scenario_of_draw, district, cell, cell0, seve
                 k = 0 if exceed[s, i, 0] <= 0.0 else n_states
                 _add(town, districts, cells, d, g, c, k, w, severe, n_states)
             elif w == 1:
+                # the rows are nested (non-increasing in k), so the state is the number
+                # of curves above u: counted without branches
                 u = rng.random()
                 k = 0
-                while k < n_states and u < exceed[s, i, k]:
-                    k += 1
+                for j in range(n_states):
+                    k += u < exceed[s, i, j]
                 _add(town, districts, cells, d, g, c, k, 1, severe, n_states)
             else:
                 # multinomial as successive binomials from the top state down
@@ -88,10 +90,8 @@ def _add(town, districts, cells, d, g, c, k, m, severe, n_states):
     if g >= 0:
         districts[g, d, k] += m
     if c >= 0:
-        if k >= severe:
-            cells[c, d, 0] += m
-        if k == n_states:
-            cells[c, d, 1] += m
+        cells[c, d, 0] += m * (k >= severe)
+        cells[c, d, 1] += m * (k == n_states)
 
 
 @dataclass(frozen=True)
