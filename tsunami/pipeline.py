@@ -40,10 +40,11 @@ def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None):
                                    storeys_field=spec.storeys_field)
         population = load_population(spec.population) if spec.population else None
         districts = load_districts(spec.districts) if spec.districts else None
-        params = DamageParameters(
-            output_crs=crs.to_string() if crs else None,
-            fragility=str(spec.fragility) if spec.fragility else None,
-            fragility_source=spec.fragility_source, partition_size=spec.partition_size)
+        options = {"fragility": str(spec.fragility) if spec.fragility else None,
+                   "fragility_source": spec.fragility_source,
+                   "partition_size": spec.partition_size}
+        params = DamageParameters(output_crs=crs.to_string() if crs else None,
+                                  **{k: v for k, v in options.items() if v is not None})
         result = assess(town, buildings, population=population, districts=districts,
                         params=params)
         return result.write(folder, spec.town)

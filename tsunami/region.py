@@ -81,9 +81,10 @@ class ExposureSpec:
     districts: Path | None = None
     structure_field: str | None = None
     storeys_field: str | None = None
-    fragility: Path | None = None  # a fragility CSV (None: the shipped table)
-    fragility_source: str = "suppasri2013"
-    partition_size: int = 250_000  # buildings per Dask partition
+    # damage options; None: the defaults of tsunami.damage.DamageParameters
+    fragility: Path | None = None  # a fragility CSV
+    fragility_source: str | None = None
+    partition_size: int | None = None  # buildings per Dask partition
 
 
 @dataclass
@@ -154,8 +155,7 @@ class Region:
                 t.str("town"), t.path("buildings"), t.path("population", required=False),
                 t.path("districts", required=False), t.str("structure_field"),
                 t.str("storeys_field"), t.path("fragility", required=False),
-                t.str("fragility_source", "suppasri2013"),
-                t.integer("partition_size", 250_000, minimum=1))
+                t.str("fragility_source"), t.integer("partition_size", minimum=1))
             _check_fragility(t, spec)
             exposures.append(spec)
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
@@ -353,9 +353,10 @@ def _grid_spec(t: Table) -> GridSpec:
 
 def _check_fragility(t: Table, spec: ExposureSpec) -> None:
     """Fail at load time, not in the middle of a forecast, on a bad fragility choice."""
-    from tsunami.damage.fragility import load_fragility
+    from tsunami.damage.fragility import DEFAULT_SOURCE, load_fragility
 
     table = load_fragility(spec.fragility)
-    if spec.fragility_source not in table.source_ids():
-        raise t.error("fragility_source", f"{spec.fragility_source!r} is not in "
-                      f"{table.path.name}; it has {table.source_ids()}")
+    source = spec.fragility_source or DEFAULT_SOURCE
+    if source not in table.source_ids():
+        raise t.error("fragility_source", f"{source!r} is not in {table.path.name}; it "
+                      f"has {table.source_ids()}")

@@ -42,6 +42,7 @@ from tsunami.damage.exposure import (
 )
 from tsunami.damage.field import TownField
 from tsunami.damage.fragility import (
+    DEFAULT_SOURCE,
     DEMANDS,
     N_STATES,
     STATE_LABELS,
@@ -90,7 +91,7 @@ class DamageParameters:
     """
 
     fragility: str | None = None
-    fragility_source: str = "suppasri2013"
+    fragility_source: str = DEFAULT_SOURCE
     fragility_scheme: str = "storeys"
     severe_state: int = 4
     cell_size_m: float = 100.0
@@ -363,15 +364,15 @@ def _partitions(chunk: np.ndarray, n_chunks: int, size: int
     # rows of shifted id j (0: off grid, j >= 1: chunk j - 1) are order[ends[j]:ends[j+1]]
     ends = np.concatenate([[0], np.cumsum(np.bincount(chunk + 1, minlength=n_chunks + 1))])
     parts = []
-    j0 = 0
+    # no partition for an empty off-grid group (unless there is nothing else)
+    j0 = 0 if ends[1] > 0 or n_chunks == 0 else 1
     while j0 <= n_chunks:
         j1 = j0 + 1
         while j1 <= n_chunks and ends[j1 + 1] - ends[j0] <= size:
             j1 += 1
         parts.append((order[ends[j0]:ends[j1]], range(max(j0, 1) - 1, j1 - 1), j0 == 0))
         j0 = j1
-    # an empty off-grid group alone is no work (its chunks are none)
-    return [p for p in parts if p[0].size or len(p[1])] or parts[:1]
+    return parts
 
 
 def _demand(cs: CurveSet, values: dict[str, np.ndarray], rows: np.ndarray,
@@ -399,6 +400,7 @@ def _assess_partition(shared: _Shared, geoms: np.ndarray, rep: np.ndarray,
     sampled, field_cells = [], []
     inside = np.ones(n, dtype=bool)
     transformed: dict[str, np.ndarray] = {}
+    rows_of_set = [np.flatnonzero(curve == j) for j in range(len(shared.sets))]
     for s_i, f in enumerate(fields):
         key = f.crs.to_wkt()
         if key not in transformed:
@@ -408,8 +410,7 @@ def _assess_partition(shared: _Shared, geoms: np.ndarray, rep: np.ndarray,
         sampled.append(values)
         field_cells.append(fcell)
         inside &= ins
-        for j, cs in enumerate(shared.sets):
-            rows = np.flatnonzero(curve == j)
+        for cs, rows in zip(shared.sets, rows_of_set, strict=True):
             exceed[s_i, rows] = cs.exceedance(_demand(cs, values, rows, shared.params,
                                                       f.source))
     exceed[:, ~inside] = np.nan

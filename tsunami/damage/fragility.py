@@ -43,6 +43,7 @@ DEMANDS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_TABLE = Path(__file__).with_name("data") / "fragility.csv"
+DEFAULT_SOURCE = "suppasri2013"  # the source_id used unless another is chosen
 COLUMNS = ("source_id", "table", "structure", "storeys", "damage_state", "damage_state_name",
            "demand", "demand_unit", "mu", "sigma", "citation", "verification")
 
@@ -129,7 +130,7 @@ class FragilityTable:
         return None
 
     def select(self, structure: str, storeys: int, scheme: str = "storeys",
-               source_id: str = "suppasri2013") -> CurveSet:
+               source_id: str = DEFAULT_SOURCE) -> CurveSet:
         """The curve set for one building class.
 
         ``scheme="storeys"``: the by-storeys curves (table B) where the source has them
