@@ -122,7 +122,7 @@ def maxima_dataset(model, attrs: dict | None = None,
             "units": "1", "flag_values": "0 1"})
     base = {"title": f"tsunami maxima on grid {model.grid.name}",
             "arrival_threshold_m": threshold, "simulated_time_s": model.time,
-            "dry_depth_m": model.dry_depth}
+            "dry_depth_m": model.dry_depth, "numerical_scheme": model.scheme}
     base.update(attrs or {})
     return grid_dataset(model.grid, variables, base)
 

@@ -2,9 +2,18 @@
 
 A :class:`ShallowWaterModel` owns the bathymetry in the kernels' precision, the state
 (surface elevation ``eta`` at cell centres, volume fluxes ``M`` and ``N`` on faces) and
-the running maxima. :meth:`ShallowWaterModel.step` advances one time step by calling the
-kernels in order: continuity (with maxima), momentum, boundary fluxes, positivity
-limiter. Several models are coupled into a nest by :class:`tsunami.nesting.NestedModel`;
+the running maxima. Two schemes advance it (a per-grid choice, ``scheme``):
+
+* ``"leapfrog"``: the staggered leapfrog of the TUNAMI-N2 / COMCOT family, cheap and
+  accurate in deep water; :meth:`ShallowWaterModel.step` calls continuity (with maxima),
+  momentum, boundary fluxes and the positivity limiter;
+* ``"fv2"``: a second-order well-balanced finite-volume scheme (hydrostatic
+  reconstruction, HLL, MUSCL, Heun) with cell-centred discharges ``qx``, ``qy``, for the
+  grids where the coast floods (:mod:`tsunami.kernels.finite_volume`); its time step
+  follows the actual wave and flow speeds, and ``M``/``N`` hold the volume fluxes it moved
+  through each face over the last step.
+
+ Several models are coupled into a nest by :class:`tsunami.nesting.NestedModel`;
 time loops, output and progress belong to :class:`tsunami.simulation.Simulation`.
 
 Units are SI throughout: m, s, m^2/s for fluxes, s/m^(1/3) for Manning's n.
@@ -18,6 +27,23 @@ from tsunami import kernels
 from tsunami.boundaries import Boundaries
 from tsunami.errors import BlowUpError
 from tsunami.grid import GRAVITY, Grid
+
+SCHEMES = ("leapfrog", "fv2")
+# fv2 slope limiter: generalised minmod (1 = minmod, 2 = monotonised central); 1.3 is
+# sharper than minmod and stays free of wiggles at bores.
+LIMITER_THETA = 1.3
+
+
+FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine or finer
+
+
+def default_scheme(grid: Grid, depth: np.ndarray) -> str:
+    """The scheme ``"auto"`` stands for: ``"fv2"`` on a grid that holds land (initially
+    dry cells) with cells of 25 m or finer, where the coast floods and the shoreline
+    needs the second-order scheme; ``"leapfrog"`` elsewhere (deep and coarse grids, where
+    it is cheaper and as accurate)."""
+    has_land = bool(np.any(np.asarray(depth) <= 0))
+    return "fv2" if has_land and grid.min_spacing() <= FV2_SPACING else "leapfrog"
 
 
 class ShallowWaterModel:
@@ -38,6 +64,10 @@ class ShallowWaterModel:
     max_speed: cap on the flow speed (m/s) guarding thin-film spikes at the shoreline.
     arrival_threshold: rise above the still level (m) that defines the arrival time.
     blowup_elevation: a surface this far (m) above the still level is a blow-up.
+    scheme: ``"leapfrog"`` (default) or ``"fv2"`` (see the module docstring). An ``fv2``
+        grid without a fixed ``dt`` re-evaluates its time step every step.
+    limiter_theta: fv2's slope limiter (generalised minmod: 1 minmod, 2 monotonised
+        central; 0 makes the scheme first order, for comparisons).
     """
 
     def __init__(self, grid: Grid, depth: np.ndarray, *, manning: float | np.ndarray = 0.0,
@@ -45,7 +75,11 @@ class ShallowWaterModel:
                  cfl: float = 0.7, dt: float | None = None, dry_depth: float = 1e-3,
                  linear_depth: float = np.inf, max_speed: float = 20.0,
                  arrival_threshold: float = 0.2, speed_depth: float | None = None,
-                 blowup_elevation: float = 200.0, gravity: float = GRAVITY) -> None:
+                 blowup_elevation: float = 200.0, gravity: float = GRAVITY,
+                 scheme: str = "leapfrog", limiter_theta: float = LIMITER_THETA) -> None:
+        if scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        self.scheme = scheme
         self.grid = grid
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -101,9 +135,13 @@ class ShallowWaterModel:
         self.iteration = 0
         # None: the CFL step of the state at the first step (set() may still change it).
         self._dt = float(dt) if dt is not None else None
+        # fv2 grids re-evaluate dt every step unless it was fixed (by the user or a nest).
+        self.adaptive = dt is None and scheme == "fv2"
+        if scheme == "fv2":
+            self._allocate_finite_volume()
         self._scalars = dict(g=t(gravity), dry=t(dry_depth), linear=t(min(linear_depth, 1e30)),
                              umax=t(max_speed), speed_depth=t(self.speed_depth),
-                             threshold=t(arrival_threshold))
+                             threshold=t(arrival_threshold), theta=t(limiter_theta))
         self._record_initial_maxima()
 
     @property
@@ -119,14 +157,21 @@ class ShallowWaterModel:
 
     # -- set-up ---------------------------------------------------------------------------
     def stable_time_step(self) -> float:
-        """CFL time step (s): cfl / (c sqrt(1/dx^2 + 1/dy^2)).
+        """CFL time step (s) of the current state.
 
-        c is the fastest characteristic speed |u| + sqrt(g D) the run can reach: at least
-        that of the current state (a large initial wave, such as a breaking solitary wave
-        of H/d = 0.3, travels 1.4 times faster than sqrt(g d)), and on a grid with land,
-        sqrt(g h_max) plus ``max_speed``: inundation flows on a shallow fine grid run as
-        fast as the deepest water's wave speed or faster (Monai valley, 20 m/s).
+        fv2: cfl / max((|u| + c) / dx + (|v| + c) / dy) over wet cells, c = sqrt(g D): the
+        actual wave and flow speeds, re-evaluated as the flow evolves.
+
+        leapfrog: cfl / (c sqrt(1/dx^2 + 1/dy^2)), where c is the fastest characteristic
+        speed |u| + sqrt(g D) the run can reach: at least that of the current state (a large
+        initial wave, such as a breaking solitary wave of H/d = 0.3, travels 1.4 times
+        faster than sqrt(g d)), and on a grid with land, sqrt(g h_max) plus ``max_speed``:
+        inundation flows on a shallow fine grid run as fast as the deepest water's wave
+        speed or faster (Monai valley, 20 m/s). The leapfrog keeps this one step for the
+        whole run.
         """
+        if self.scheme == "fv2":
+            return self.cfl / self._wave_rate()
         widths, dy = self.grid.cell_widths()
         depth = np.maximum(self.depth.astype(np.float64), 0.0)
         u, v = self.velocities()
@@ -152,6 +197,12 @@ class ShallowWaterModel:
                 raise ValueError(f"grid {self.grid.name!r}: initial surface has NaN values")
             self.eta[...] = np.maximum(surface, -h)
         depth = self.eta.astype(np.float64) + h
+        if self.scheme == "fv2":
+            if u is not None:
+                self.qx[...] = np.broadcast_to(np.asarray(u, dtype=np.float64), depth.shape) * depth
+            if v is not None:
+                self.qy[...] = np.broadcast_to(np.asarray(v, dtype=np.float64), depth.shape) * depth
+            self.state_changed()
         if u is not None:
             uc = np.broadcast_to(np.asarray(u, dtype=np.float64), self.grid.shape)
             face_u = np.zeros(self.M.shape)
@@ -185,6 +236,7 @@ class ShallowWaterModel:
         self.h[...] = depth
         self.eta[...] = np.maximum(surface, -depth)
         self.initially_wet = depth > self.dry_depth
+        self.state_changed()
         self._record_initial_maxima()
 
     def _record_initial_maxima(self) -> None:
@@ -197,9 +249,59 @@ class ShallowWaterModel:
         self.speed_max[...] = 0
         self.momentum_flux_max[...] = 0
 
+    # -- finite-volume state -----------------------------------------------------------------
+    def _allocate_finite_volume(self) -> None:
+        ny, nx = self.grid.shape
+        cells = lambda: np.zeros((ny, nx), self.dtype)  # noqa: E731
+        self.qx, self.qy, self._u, self._v = cells(), cells(), cells(), cells()
+        # Stage state of Heun's method.
+        self._stage = tuple(cells() for _ in range(5))
+        x_faces = lambda: np.zeros((ny, nx + 1), self.dtype)  # noqa: E731
+        y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
+        self._x_faces = tuple(x_faces() for _ in range(4))
+        self._y_faces = tuple(y_faces() for _ in range(4))
+        self._rate_rows = np.zeros(ny, self.dtype)
+        # Surface (m) outside the edges of a nested grid, set by its parent.
+        self.edge_eta = {
+            "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
+            "south": np.zeros(nx, self.dtype), "north": np.zeros(nx, self.dtype)}
+        self._fresh = False
+
+    def state_changed(self) -> None:
+        """Call after changing ``eta``, ``qx`` or ``qy`` from outside the step (set-up,
+        nest feedback, a kinematic source): fv2 then re-derives velocities and its time
+        step from the new state."""
+        if self.scheme == "fv2":
+            self._fresh = False
+
+    def _refresh(self) -> None:
+        if not self._fresh:
+            kernels.cell_velocities(self.eta, self.h, self.qx, self.qy, self._scalars["dry"],
+                                    self._scalars["umax"], self._u, self._v)
+            widths, dy = self.grid.cell_widths()
+            depth = np.maximum(self.depth.astype(np.float64), 0.0)
+            c = np.sqrt(self.gravity * depth)
+            wet = depth > self.dry_depth
+            rate = np.where(wet, (np.abs(self._u) + c) / widths[:, None]
+                            + (np.abs(self._v) + c) / dy, 0.0)
+            self._rate_rows[...] = rate.max(axis=1)
+            self._fresh = True
+
+    def _wave_rate(self) -> float:
+        """max((|u| + c)/dx + (|v| + c)/dy) (1/s) of the current state; for still or dry
+        grids, that of a wave in the deepest water."""
+        self._refresh()
+        widths, dy = self.grid.cell_widths()
+        floor = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth)) * (
+            1.0 / widths.min() + 1.0 / dy)
+        return max(float(self._rate_rows.max()), floor)
+
     # -- time stepping --------------------------------------------------------------------
     def step(self) -> None:
         """Advance one time step of ``self.dt`` seconds."""
+        if self.scheme == "fv2":
+            self._step_fv2()
+            return
         if self._dt is None:
             self._dt = self.stable_time_step()
         m, s, t = self.metrics, self._scalars, self.dtype.type
@@ -235,6 +337,36 @@ class ShallowWaterModel:
                 self._ratio)
         self.M, self._M_next = self._M_next, self.M
         self.N, self._N_next = self._N_next, self.N
+        self.time = new_time
+        self.iteration += 1
+
+    def _step_fv2(self) -> None:
+        self._refresh()
+        if self.adaptive or self._dt is None:
+            self._dt = self.stable_time_step()
+        m, s, t = self.metrics, self._scalars, self.dtype.type
+        dt = t(self._dt)
+        new_time = self.time + self._dt
+        e, ee = self.edge_flux, self.edge_eta
+        modes = self.boundaries.modes()
+        state = (self.eta, self.qx, self.qy, self._u, self._v)
+        stage = self._stage
+        for final, start, level, out, time in ((False, state, state, stage, self.time),
+                                              (True, stage, state, state, new_time)):
+            eta_in = np.array([c.elevation(time) for c in self.boundaries.sides()],
+                              dtype=self.dtype)
+            kernels.face_fluxes(
+                start[0], self.h, start[3], start[4], *self._x_faces, *self._y_faces, modes,
+                eta_in, e["west"], e["east"], e["south"], e["north"], ee["west"], ee["east"],
+                ee["south"], ee["north"], m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south, dt,
+                s["g"], s["dry"], s["theta"], self._limit_rows)
+            kernels.update_cells(
+                start[0], self.h, *start[1:3], *level[:3], *out, *self._x_faces,
+                *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
+                m.cos_south, m.coriolis_c, dt,
+                s["g"], s["dry"], s["umax"], s["theta"], self._limit_rows, final, t(new_time),
+                s["speed_depth"], s["threshold"], self.eta_max, self.arrival_time,
+                self.speed_max, self.momentum_flux_max, self._rate_rows)
         self.time = new_time
         self.iteration += 1
 
@@ -294,8 +426,13 @@ class ShallowWaterModel:
         return float(np.sum(self.depth.astype(np.float64) * self.grid.cell_area()))
 
     def velocities(self) -> tuple[np.ndarray, np.ndarray]:
-        """Cell-centre velocities u, v (m/s): the mean of the face velocities (flux over
-        face flow depth); zero where no face is wet."""
+        """Cell-centre velocities u, v (m/s); zero in dry cells.
+
+        fv2: discharge over depth. leapfrog: the mean of the face velocities (flux over
+        face flow depth)."""
+        if self.scheme == "fv2":
+            self._refresh()
+            return self._u.astype(np.float64), self._v.astype(np.float64)
         u = np.empty(self.grid.shape, self.dtype)
         v = np.empty(self.grid.shape, self.dtype)
         kernels.velocity_field(self.eta, self.h, self.M, self.N, self._scalars["dry"], u, v)

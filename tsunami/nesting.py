@@ -5,24 +5,30 @@ covers a block of its parent's cells with an odd refinement ratio (3 by default)
 coupled both ways (as in TUNAMI-N2 and COMCOT):
 
 * parent -> child: the parent's face fluxes along the child's edges, interpolated
-  linearly in space (then corrected so each parent face's flux is kept exactly) and in
-  time (between the parent's old and new flux levels, which bracket every child flux
-  time), drive the child's boundary;
+  linearly in space and shared among the child's edge faces in proportion to their
+  water depth (so each parent face's flux is kept exactly and a thin edge cell gets a
+  thin share), and linearly in time between the parent's flux levels, drive the child's
+  boundary. A finite-volume (``fv2``) child also takes the parent's surface just outside
+  its edges for the ghost states of its Riemann problems;
 * child -> parent: after the child has caught up with the parent, its surface averaged
   over each parent cell replaces the parent's in every cell the child covers, and its
   fluxes averaged along each parent face replace the parent's on the faces inside the
-  child's block. (Keeping a ring of parent-only cells along the child's edge let that
-  ring and the child's edge cells drift apart, and the parent flux computed from the ring
-  then drove the child's edge unstably: the Okushiri nest blew up at the OK03 edge in
-  620 m of water. Without the flux feedback the parent's own fluxes under a child no
-  longer match the surface fed back to it, and on steep, partly wet ground they reached
-  50 m/s.)
+  child's block (an ``fv2`` child's fluxes are the volumes it moved over its last step;
+  an ``fv2`` parent also takes the child's discharges averaged over each cell).
+  Both schemes conserve volume through the coupling: the child's boundary fluxes are
+  the parent's, and the feedback averages conserved quantities. (Keeping a ring of
+  parent-only cells along the child's edge let that ring and the child's edge cells drift apart,
+  and the parent flux computed from the ring then drove the child's edge unstably: the
+  Okushiri nest blew up at the OK03 edge in 620 m of water. Without the flux feedback the
+  parent's own fluxes under a child no longer match the surface fed back to it, and on
+  steep, partly wet ground they reached 50 m/s.)
 
 Before stepping, the bathymetries are made consistent: near its edges the child's depth
 is blended toward the parent's, and the parent's depth under the child becomes the mean
 of the child's, so the feedback conserves volume and mismatching DEM sources make no
 spurious waves at the nest edge. Each child takes ``n`` sub-steps per parent step, the
-fewest its own CFL condition allows.
+fewest its own CFL condition allows: fixed for a leapfrog child, re-evaluated every
+parent step from the actual wave and flow speeds for an ``fv2`` child.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class Coupling:
     row0: int  # parent row of the child's first row of cells
     col0: int
     substeps: int = 1
+    stable: float | None = None  # the child's stable time step (s)
     old: dict[str, np.ndarray] = field(default_factory=dict)
     new: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -62,50 +69,106 @@ class Coupling:
         return self.child.grid.nx // self.ratio
 
     def parent_edges(self) -> dict[str, np.ndarray]:
-        """Parent fluxes along the child's edges, at child resolution."""
+        """Parent fluxes along the child's edges at child resolution (keys: sides), and
+        for an fv2 child the parent's surface outside them (keys ``eta_<side>``)."""
         p, r, c = self.parent, self.ratio, self.child
         j0, j1, i0, i1 = self.row0, self.row0 + self.rows, self.col0, self.col0 + self.cols
-        depth = c.depth
-        wet = {"west": depth[:, 0], "east": depth[:, -1], "south": depth[0], "north": depth[-1]}
-        wet = {side: d > c.dry_depth for side, d in wet.items()}
-        return {
-            "west": _refine(p.M[j0 - 1:j1 + 1, i0], r, wet["west"]),
-            "east": _refine(p.M[j0 - 1:j1 + 1, i1], r, wet["east"]),
-            "south": _refine(p.N[j0, i0 - 1:i1 + 1], r, wet["south"]),
-            "north": _refine(p.N[j1, i0 - 1:i1 + 1], r, wet["north"]),
+        depth = c.depth.astype(np.float64)
+        edge = {"west": depth[:, 0], "east": depth[:, -1], "south": depth[0],
+                "north": depth[-1]}
+        cap = c.max_speed
+        edges = {
+            "west": _refine(p.M[j0 - 1:j1 + 1, i0], r, edge["west"], c.dry_depth, cap),
+            "east": _refine(p.M[j0 - 1:j1 + 1, i1], r, edge["east"], c.dry_depth, cap),
+            "south": _refine(p.N[j0, i0 - 1:i1 + 1], r, edge["south"], c.dry_depth, cap),
+            "north": _refine(p.N[j1, i0 - 1:i1 + 1], r, edge["north"], c.dry_depth, cap),
         }
+        if c.scheme == "fv2":
+            eta, wet = p.eta, p.depth > p.dry_depth
+            outside = {"west": (slice(j0 - 1, j1 + 1), i0 - 1),
+                       "east": (slice(j0 - 1, j1 + 1), i1),
+                       "south": (j0 - 1, slice(i0 - 1, i1 + 1)),
+                       "north": (j1, slice(i0 - 1, i1 + 1))}
+            inside = {"west": c.eta[:, 0], "east": c.eta[:, -1], "south": c.eta[0],
+                      "north": c.eta[-1]}
+            for side, where in outside.items():
+                edges[f"eta_{side}"] = _refine_surface(eta[where], wet[where], r,
+                                                       inside[side])
+        return edges
 
     def drive(self, substep: int) -> None:
-        """Set the child's edge fluxes for its ``substep``-th step (1-based)."""
-        weight = (substep + 0.5) / self.substeps - 0.5
+        """Set the child's edge fluxes (and fv2 edge surfaces) for its ``substep``-th step
+        (1-based).
+
+        Flux levels stand half a step after the surface of a leapfrog grid's step and
+        half a step before it for an fv2 grid (its fluxes are the mean over the step);
+        the weight places the child's flux time between the parent's two levels."""
+        lag_parent = 1.5 if self.parent.scheme == "leapfrog" else 0.5
+        lag_child = 1.5 if self.child.scheme == "leapfrog" else 0.5
+        weight = (substep + lag_child - 1.0) / self.substeps - (lag_parent - 1.0)
         for side, out in self.child.edge_flux.items():
             blend_edges(out, self.old[side], self.new[side], weight)
+        if self.child.scheme == "fv2":
+            weight = (substep - 0.5) / self.substeps
+            for side, out in self.child.edge_eta.items():
+                blend_edges(out, self.old[f"eta_{side}"], self.new[f"eta_{side}"], weight)
 
     def feed_back(self) -> None:
-        restrict_surface(self.child.eta, self.parent.eta, self.row0, self.col0, self.ratio)
-        restrict_fluxes(self.child.M, self.child.N, self.parent.M, self.parent.N, self.row0,
-                        self.col0, self.ratio)
+        p, c = self.parent, self.child
+        restrict_surface(c.eta, p.eta, self.row0, self.col0, self.ratio)
+        restrict_fluxes(c.M, c.N, p.M, p.N, self.row0, self.col0, self.ratio)
+        if p.scheme == "fv2":
+            child_q = (c.qx, c.qy) if c.scheme == "fv2" else _cell_discharges(c)
+            restrict_surface(child_q[0], p.qx, self.row0, self.col0, self.ratio)
+            restrict_surface(child_q[1], p.qy, self.row0, self.col0, self.ratio)
+            p.state_changed()
 
 
-def _refine(profile: np.ndarray, ratio: int, wet: np.ndarray) -> np.ndarray:
+def _cell_discharges(model: ShallowWaterModel) -> tuple[np.ndarray, np.ndarray]:
+    """Cell-centred discharges (m2/s) of a leapfrog grid: the mean of its face fluxes."""
+    return (np.ascontiguousarray(0.5 * (model.M[:, 1:] + model.M[:, :-1])),
+            np.ascontiguousarray(0.5 * (model.N[1:] + model.N[:-1])))
+
+
+def _refine(profile: np.ndarray, ratio: int, depth: np.ndarray, dry_depth: float,
+            max_speed: float) -> np.ndarray:
     """Child-resolution fluxes along an edge from parent fluxes (one extra at each end).
 
-    Linear interpolation between parent face centres; then, within each parent face, the
-    flux passes only through child faces whose edge cell holds water (``wet``), shifted
-    so that together they carry the parent face's flux exactly. A parent face with no wet
-    child face passes nothing (the shoreline runs along the edge there).
+    Linear interpolation between parent face centres, weighted by the child edge cells'
+    depth over their mean along the parent face; then shifted, again in proportion to
+    depth, so that together they carry the parent face's flux exactly. Child faces
+    whose edge cell is dry pass nothing, and a parent face with no wet child face passes
+    nothing (the shoreline runs along the edge there). Sharing by depth keeps the
+    velocity of a thin edge cell at the parent's instead of forcing a parent face's whole
+    flux through a film (spurious speeds of hundreds of m/s at nest edges); a share that
+    would still exceed ``max_speed`` in its cell is capped there.
     """
     inner = profile[1:-1].astype(np.float64)
     n = inner.size
     centres = np.arange(-1, n + 1) + 0.5
     child = (np.arange(n * ratio) + 0.5) / ratio
     values = np.interp(child, centres, profile.astype(np.float64)).reshape(n, ratio)
-    mask = wet.reshape(n, ratio)
-    count = mask.sum(axis=1)
-    values = np.where(mask, values, 0.0)
-    shift = (ratio * inner - values.sum(axis=1)) / np.maximum(count, 1)
-    values = np.where(mask, values + shift[:, None], 0.0)
-    return values.ravel().astype(profile.dtype)
+    depth = np.where(depth > dry_depth, depth, 0.0).reshape(n, ratio)
+    total = depth.sum(axis=1, keepdims=True)
+    share = depth / np.where(total > 0, total, 1.0)
+    values = values * share * ratio
+    values += (ratio * inner[:, None] - values.sum(axis=1, keepdims=True)) * share
+    limit = max_speed * depth
+    return np.clip(values, -limit, limit).ravel().astype(profile.dtype)
+
+
+def _refine_surface(eta: np.ndarray, wet: np.ndarray, ratio: int,
+                    fallback: np.ndarray) -> np.ndarray:
+    """Child-resolution surface just outside an edge from the parent's cells there (one
+    extra at each end), linear between wet parent cells; ``fallback`` (the child's edge
+    cells) where a dry parent cell is involved."""
+    n = eta.size - 2
+    centres = np.arange(-1, n + 1) + 0.5
+    child = (np.arange(n * ratio) + 0.5) / ratio
+    weight = np.interp(child, centres, wet.astype(np.float64))
+    values = np.interp(child, centres, np.where(wet, eta, 0.0).astype(np.float64))
+    good = weight > 1.0 - 1e-6
+    return np.where(good, values / np.where(good, weight, 1.0), fallback).astype(eta.dtype)
 
 
 class NestedModel:
@@ -174,10 +237,17 @@ class NestedModel:
 
     def _set_time_steps(self, model: ShallowWaterModel) -> None:
         for c in self.children_of(model):
-            stable = c.child.stable_time_step()
-            c.substeps = max(1, math.ceil(model.dt / stable - 1e-9))
-            c.child.dt = model.dt / c.substeps
+            self._set_substeps(c, model.dt)
             self._set_time_steps(c.child)
+
+    @staticmethod
+    def _set_substeps(c: Coupling, parent_dt: float) -> None:
+        """Fewest sub-steps the child's CFL allows; a leapfrog child keeps the stable step
+        it had at the start (its scheme's step is fixed), an fv2 child's follows its flow."""
+        if c.stable is None or c.child.scheme == "fv2":
+            c.stable = c.child.stable_time_step()
+        c.substeps = max(1, math.ceil(parent_dt / c.stable - 1e-9))
+        c.child.dt = parent_dt / c.substeps
 
     def synchronise(self) -> None:
         """Make parents agree with their children; call after setting an initial state."""
@@ -209,6 +279,8 @@ class NestedModel:
         for c in children:
             start = time.perf_counter()
             c.new = c.parent_edges()
+            if model.scheme == "fv2" or c.child.scheme == "fv2":
+                self._set_substeps(c, model.dt)
             own += time.perf_counter() - start
             for k in range(1, c.substeps + 1):
                 start = time.perf_counter()
@@ -242,6 +314,7 @@ def _align(parent: ShallowWaterModel, child: ShallowWaterModel, ratio: int) -> C
             row0 + cg.ny // ratio > pg.ny - 2:
         raise ValueError(f"grid {name!r}: needs two parent cells to spare on every side")
     child.boundaries = Boundaries.all(Nested())
+    child.adaptive = False  # the nest sets its time step
     if child.dtype != parent.dtype:
         raise ValueError(f"grid {name!r}: all grids of a nest share one precision")
     return Coupling(parent, child, ratio, row0, col0)

@@ -61,6 +61,7 @@ class GridSpec:
     linear_depth: float
     boundaries: dict[str, str]
     field: str
+    scheme: str = "auto"  # "leapfrog", "fv2", or "auto" (see tsunami.model.default_scheme)
 
 
 @dataclass(frozen=True)
@@ -310,7 +311,7 @@ def _dem(t: Table, region_crs: CRS | None) -> DemSource:
 
 def _grid_spec(t: Table) -> GridSpec:
     t.check_keys({"name", "extent", "spacing", "parent", "ratio", "manning", "linear_depth",
-                  "boundary"}, {"name"})
+                  "boundary", "scheme"}, {"name"})
     extent = t.numbers("extent", 4)
     if extent is not None:
         west, east, south, north = extent
@@ -348,7 +349,8 @@ def _grid_spec(t: Table) -> GridSpec:
         raise t.error("boundary", "a nested grid's edges are driven by its parent")
     return GridSpec(t.str("name"), tuple(extent) if extent else None,
                     tuple(spacing) if spacing else None, parent, ratio, manning,
-                    t.number("linear_depth", np.inf, positive=True), boundaries, t.name)
+                    t.number("linear_depth", np.inf, positive=True), boundaries, t.name,
+                    t.str("scheme", "auto", choices={"auto", "leapfrog", "fv2"}))
 
 
 def _check_fragility(t: Table, spec: ExposureSpec) -> None:

@@ -25,7 +25,7 @@ from tsunami.errors import InputError
 from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
 from tsunami.grid import Grid
-from tsunami.model import ShallowWaterModel
+from tsunami.model import ShallowWaterModel, default_scheme
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
 from tsunami.scenario import DisplacementSource, FaultSource, IncidentWaveSource, Scenario
@@ -125,7 +125,8 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
             dtype=np.dtype(numerics.dtype).type, cfl=numerics.cfl,
             dry_depth=numerics.dry_depth, linear_depth=spec.linear_depth,
             max_speed=numerics.max_speed,
-            arrival_threshold=scenario.output.arrival_threshold)
+            arrival_threshold=scenario.output.arrival_threshold,
+            scheme=default_scheme(grid, depth) if spec.scheme == "auto" else spec.scheme)
     model = models[region.grids[0].name] if len(models) == 1 else NestedModel(
         [(models[s.name], s.parent, s.ratio) for s in region.grids])
     if displacement is not None:
@@ -197,7 +198,8 @@ def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult
 
 def _provenance(region: Region, scenario: Scenario) -> dict:
     attrs = {
-        "source": f"tsunami {__version__} (nonlinear shallow-water, staggered leapfrog)",
+        "source": f"tsunami {__version__} (nonlinear shallow-water; staggered leapfrog and "
+                  "second-order finite volumes)",
         "region": region.name, "region_file": str(region.path),
         "scenario": scenario.name, "scenario_file": str(scenario.path),
         "history": f"created {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",

@@ -7,6 +7,7 @@ of the same precision, and work in place.
 
 from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
 from tsunami.kernels.continuity import update_surface
+from tsunami.kernels.finite_volume import cell_velocities, face_fluxes, update_cells
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
 from tsunami.kernels.velocity import update_flow_maxima, velocity_field
@@ -17,7 +18,10 @@ __all__ = [
     "PRESCRIBED",
     "WALL",
     "apply_boundaries",
+    "cell_velocities",
+    "face_fluxes",
     "limit_outflow",
+    "update_cells",
     "update_flow_maxima",
     "update_fluxes",
     "update_surface",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, flush_denormals, restore_fp_mode, typed
+from tsunami.kernels.scalar import FASTMATH, flush_denormals, record_maxima, restore_fp_mode
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -27,7 +27,6 @@ def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col
     """Advance ``eta`` one step in place over the active cells; update its maximum and
     the arrival time."""
     ny, _nx = eta.shape
-    zero = typed(0.0, dt)
     one = np.uint64(1)
     for row in prange(ny):
         j = np.int64(row)
@@ -43,14 +42,6 @@ def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col
             # The outflow limiter keeps depth >= 0; the max only absorbs round-off.
             surface = max(eta[j, i] - dt * divergence, ground)
             eta[j, i] = surface
-            depth = surface - ground
-            # Branch-free maxima (selects and plain stores) keep the loop vectorised.
-            wet = depth > dry_depth
-            previous_max = eta_max[j, i]
-            rises = wet and surface > previous_max
-            eta_max[j, i] = surface if rises else previous_max
-            arrival = arrival_time[j, i]
-            arrives = rises and np.isnan(arrival) and (
-                surface > max(ground, zero) + arrival_threshold)
-            arrival_time[j, i] = time if arrives else arrival
+            record_maxima(surface, surface - ground, ground, time, dry_depth,
+                          arrival_threshold, eta_max, arrival_time, j, i)
         restore_fp_mode(fp_mode)

@@ -186,6 +186,25 @@ def flux_update(flux, depth, pressure, advection, coriolis, transverse, n2, dt, 
 
 
 @njit(inline="always", cache=True)
+def record_maxima(surface, depth, ground, time, dry_depth, arrival_threshold, eta_max,
+                  arrival_time, j, i):
+    """Update the maximum surface and the arrival time of cell (j, i) with its new state.
+
+    Arrival: the first time the surface stands ``arrival_threshold`` above its still level
+    (the sea at rest, or the ground on initially dry land). Branch-free (selects and plain
+    stores) so the calling loop stays vectorised.
+    """
+    wet = depth > dry_depth
+    previous_max = eta_max[j, i]
+    rises = wet and surface > previous_max
+    eta_max[j, i] = surface if rises else previous_max
+    arrival = arrival_time[j, i]
+    arrives = rises and np.isnan(arrival) and (
+        surface > max(ground, typed(0.0, surface)) + arrival_threshold)
+    arrival_time[j, i] = time if arrives else arrival
+
+
+@njit(inline="always", cache=True)
 def span_union(lo_a, hi_a, lo_b, hi_b):
     """Smallest column range [lo, hi) holding two ranges, ignoring an empty one."""
     if lo_a >= hi_a:

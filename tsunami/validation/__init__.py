@@ -73,7 +73,7 @@ class Case:
 
 def registry() -> dict[str, Case]:
     """All validation cases by name (imported lazily: each pulls in matplotlib)."""
-    from tsunami.validation import analytic, beach, conical_island, okushiri
+    from tsunami.validation import analytic, beach, conical_island, monai, okushiri, synthetic_coast
 
     cases = [
         Case("lake_at_rest", analytic.lake_at_rest, True,
@@ -91,6 +91,10 @@ def registry() -> dict[str, Case]:
         Case("bp6_a", conical_island.case_a, False, "NTHMP BP6 conical island, case A"),
         Case("bp6_b", conical_island.case_b, False, "NTHMP BP6 conical island, case B"),
         Case("bp6_c", conical_island.case_c, False, "NTHMP BP6 conical island, case C"),
+        Case("bp7", monai.bp7, False,
+             "NTHMP BP7 Monai valley laboratory runup, fv2 and leapfrog (1.4 cm grid)"),
+        Case("synthetic_coast", synthetic_coast.synthetic_coast, False,
+             "inundation convergence on a synthetic coast, 20-2.5 m, fv2 and leapfrog"),
         Case("okushiri_field", okushiri.field_comparison, False,
              "Okushiri 1993 demo (60 min, nested to 10 m) against the surveyed runup"),
     ]

@@ -1,0 +1,546 @@
+"""Second-order well-balanced finite-volume step ("fv2") for the inundation grids.
+
+The scheme (cell-centred surface ``eta`` and discharges ``qx``, ``qy``):
+
+* MUSCL reconstruction of the surface, the depth and the velocities with a generalised
+  minmod limiter; a cell next to a dry cell (or the grid edge) is reconstructed to first
+  order, so the moving shoreline stays positive and needs no special case;
+* hydrostatic reconstruction at every face (Audusse et al. 2004, SIAM J. Sci. Comput. 25):
+  the face depths are re-measured from the higher of the two reconstructed beds, which
+  makes the scheme well balanced (a lake at rest stays at rest next to dry land) and lets
+  water flow onto dry ground only where its surface stands above it;
+* an HLL (central-upwind) Riemann solver for depth and normal momentum, the tangential
+  momentum carried upwind with the mass flux (the HLLC contact wave for a passive scalar);
+* Heun's method (SSP-RK2) in time with a time step from the actual wave and flow speeds;
+* Manning friction implicit in each stage (stable as the depth goes to zero);
+* an exact outflow limiter: where a face would drain its upwind cell below zero in a
+  stage, the fluxes leaving that cell are scaled down, so depth stays non-negative and
+  volume is conserved to round-off.
+
+Well-balancing in float32. Audusse's cell update, written as flux differences plus a
+centred bed source, cancels a lake at rest only to round-off: in float32 the pressure
+terms of a 10 m lake (~490 m3/s2) leave 1e-5 m/s of noise per step. Here the momentum
+update is rearranged, exactly in exact arithmetic, into
+
+    -(Phi_E - Phi_W) / dx - g D (eta_E - eta_W) / dx
+
+with ``Phi = F_momentum - g h*^2 / 2`` at each face (h* the face's hydrostatic depth on the
+cell's side) and ``eta_E - eta_W`` the cell's limited surface slope. At rest every term is
+exactly zero in any precision: the surface slope vanishes, and the HLL flux of two equal
+states is computed in a symmetric form that returns the common flux bit for bit. The
+kernels use no fast-math contraction for the same reason.
+
+Each stage is two parallel passes (few fork/join barriers per step): the face pass
+computes every face's fluxes (boundary faces from ghost states) and flags rows where a
+face could over-drain a cell; the cell pass applies the limiter where flagged, updates the
+state, applies friction and Coriolis, and (second stage) the running maxima and the
+wave-speed bound for the next time step. Loops are branch-free in the interior so LLVM
+vectorises them.
+
+Layout: ``eta``/``h``/``qx``/``qy``/``u``/``v`` (ny, nx); x-face arrays (ny, nx + 1)
+(face i lies between cells i-1 and i); y-face arrays (ny + 1, nx). The face mass fluxes of
+the two stages are averaged into ``M``/``N``: the volume actually moved through each face
+per unit width and time over the step (used by nesting, gauges and diagnostics).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from tsunami.kernels.boundary import INCIDENT, PRESCRIBED, WALL
+from tsunami.kernels.scalar import (
+    flush_denormals,
+    inverse_cbrt,
+    record_maxima,
+    restore_fp_mode,
+    typed,
+)
+
+# No 'contract' or 'reassoc': the lake-at-rest cancellation relies on exact rounding.
+FV_FASTMATH = {"nsz", "arcp", "afn"}
+U1 = np.uint64(1)
+U2 = np.uint64(2)
+
+
+@njit(inline="always", cache=True)
+def half_slope(behind, here, ahead, ok, theta):
+    """Half the limited slope of a cell; zero where not ``ok``.
+
+    Generalised minmod with parameter ``theta``: 1 is minmod, 2 monotonised central, 0
+    turns the reconstruction off (first order). Branch-free (bitwise logic, selects) so
+    the calling loops vectorise."""
+    zero = typed(0.0, here)
+    half = typed(0.5, here)
+    left = here - behind
+    right = ahead - here
+    magnitude = half * min(min(theta * abs(left), theta * abs(right)), half * abs(left + right))
+    same_sign = left * right > zero
+    signed = magnitude if right > zero else -magnitude
+    return signed if (ok & same_sign) else zero
+
+
+@njit(inline="always", cache=True)
+def face_state(eta_b, eta_c, eta_a, d_b, d_c, d_a, u_b, u_c, u_a, v_b, v_c, v_a, ok, side,
+               theta):
+    """Reconstructed (eta, D, u, v) of cell c at its face toward ``side`` (+1 ahead,
+    -1 behind); b and a are the neighbours behind and ahead."""
+    s = typed(side, eta_c)
+    return (eta_c + s * half_slope(eta_b, eta_c, eta_a, ok, theta),
+            d_c + s * half_slope(d_b, d_c, d_a, ok, theta),
+            u_c + s * half_slope(u_b, u_c, u_a, ok, theta),
+            v_c + s * half_slope(v_b, v_c, v_a, ok, theta))
+
+
+@njit(inline="always", cache=True)
+def riemann(eta_l, d_l, u_l, v_l, eta_r, d_r, u_r, v_r, g):
+    """Hydrostatic reconstruction and HLL flux across a face (normal velocity u).
+
+    Returns (mass flux, Phi for the left cell, Phi for the right cell, tangential
+    momentum flux), Phi = normal momentum flux - g h*^2 / 2 with h* the hydrostatic depth
+    on that side.
+    """
+    zero = typed(0.0, eta_l)
+    half = typed(0.5, eta_l)
+    bed = max(eta_l - d_l, eta_r - d_r)
+    h_l = max(eta_l - bed, zero)
+    h_r = max(eta_r - bed, zero)
+    c_l = np.sqrt(g * h_l)
+    c_r = np.sqrt(g * h_r)
+    a_plus = max(max(u_l + c_l, u_r + c_r), zero)
+    a_minus = min(min(u_l - c_l, u_r - c_r), zero)
+    spread = a_plus - a_minus
+    p_l = half * g * h_l * h_l
+    p_r = half * g * h_r * h_r
+    q_l = h_l * u_l
+    q_r = h_r * u_r
+    f_l = q_l * u_l + p_l
+    f_r = q_r * u_r + p_r
+    # Symmetric HLL form: equal states give exactly their common flux.
+    inv = typed(1.0, eta_l) / max(spread, typed(1e-30, eta_l))
+    centre = half * (a_plus + a_minus)
+    product = a_plus * a_minus
+    mass = half * (q_l + q_r) + (centre * (q_l - q_r) + product * (h_r - h_l)) * inv
+    momentum = half * (f_l + f_r) + (centre * (f_l - f_r) + product * (q_r - q_l)) * inv
+    wet = spread > typed(1e-30, eta_l)
+    mass = mass if wet else zero
+    momentum = momentum if wet else zero
+    tangential = mass * (v_l if mass > zero else v_r)
+    return mass, momentum - p_l if wet else zero, momentum - p_r if wet else zero, tangential
+
+
+@njit(inline="always", cache=True)
+def ghost(mode, inward, eta_c, d_c, un_c, h_c, eta_in, q_in, eta_nest, g, dry_depth):
+    """Ghost (eta, D, normal velocity) outside a boundary face, in the inward frame
+    (normal velocity positive into the grid).
+
+    WALL mirrors the cell; OPEN and INCIDENT use the Riemann invariants of the outgoing
+    characteristic and of the incident wave (none for OPEN); PRESCRIBED (a nested grid's
+    edge) takes its parent's surface and flux.
+    """
+    zero = typed(0.0, eta_c)
+    if mode == PRESCRIBED:
+        depth = max(eta_nest + h_c, zero)
+        velocity = inward * q_in / depth if depth > dry_depth else zero
+        return eta_nest, depth, velocity
+    if mode == WALL or h_c <= dry_depth or d_c <= dry_depth:
+        return eta_c, d_c, -un_c
+    forcing = eta_in if mode == INCIDENT else zero
+    incoming = forcing * np.sqrt(g / h_c) + typed(2.0, eta_c) * np.sqrt(
+        g * max(h_c + forcing, zero))
+    outgoing = un_c - typed(2.0, eta_c) * np.sqrt(g * d_c)
+    celerity = max(typed(0.25, eta_c) * (incoming - outgoing), zero)
+    depth = celerity * celerity / g
+    return depth - h_c, depth, typed(0.5, eta_c) * (incoming + outgoing)
+
+
+@njit(inline="always", cache=True)
+def boundary_face(mode, inward, eta_c, d_c, un_c, ut_c, h_c, eta_in, q_in, eta_nest, g,
+                  dry_depth):
+    """Fluxes (mass, Phi of the cell, tangential) across a boundary face, in the grid's
+    axis direction (positive toward increasing index)."""
+    eta_g, d_g, un_g = ghost(mode, inward, eta_c, d_c, un_c, h_c, eta_in, q_in, eta_nest, g,
+                             dry_depth)
+    # Solve in the inward frame with the ghost on the left, then turn back.
+    mass, _, phi_cell, tangential = riemann(eta_g, d_g, un_g, ut_c, eta_c, d_c, un_c, ut_c, g)
+    if mode == PRESCRIBED:
+        mass = inward * q_in
+        tangential = mass * ut_c
+    else:
+        mass = inward * mass
+        tangential = inward * tangential
+    return mass, phi_cell, tangential
+
+
+@njit(inline="always", cache=True)
+def drains(flux, outflow_per_flux, depth_behind, depth_ahead, dt):
+    """Whether a face flux could take more than a quarter of its upwind cell's water."""
+    available = depth_behind if flux > 0 else depth_ahead
+    return abs(flux) * dt * outflow_per_flux > typed(0.25, dt) * available
+
+
+@njit(inline="always", cache=True)
+def x_face(eta, h, u, v, j, i, west_ok, east_ok, dry_depth, g, theta):
+    """Fluxes across interior x-face (j, i) between cells i-1 and i (i unsigned).
+
+    ``west_ok``/``east_ok``: cells i-2 and i+1 exist."""
+    il = i - U1
+    ill = il - U1 if west_ok else il
+    ir = i
+    irr = i + U1 if east_ok else i
+    d_ll = eta[j, ill] + h[j, ill]
+    d_l = eta[j, il] + h[j, il]
+    d_r = eta[j, ir] + h[j, ir]
+    d_rr = eta[j, irr] + h[j, irr]
+    both = (d_l > dry_depth) & (d_r > dry_depth)
+    ok_l = west_ok & both & (d_ll > dry_depth)
+    ok_r = east_ok & both & (d_rr > dry_depth)
+    el, dl, ul, vl = face_state(eta[j, ill], eta[j, il], eta[j, ir], d_ll, d_l, d_r,
+                                u[j, ill], u[j, il], u[j, ir], v[j, ill], v[j, il], v[j, ir],
+                                ok_l, 1, theta)
+    er, dr, ur, vr = face_state(eta[j, il], eta[j, ir], eta[j, irr], d_l, d_r, d_rr,
+                                u[j, il], u[j, ir], u[j, irr], v[j, il], v[j, ir], v[j, irr],
+                                ok_r, -1, theta)
+    return riemann(el, dl, ul, vl, er, dr, ur, vr, g)
+
+
+@njit(inline="always", cache=True)
+def y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g, theta):
+    """Fluxes across interior y-face (j, i) between cells j-1 and j (normal velocity v).
+
+    ``south_ok``/``north_ok``: cells j-2 and j+1 exist."""
+    jl = j - 1
+    jll = jl - 1 if south_ok else jl
+    jr = j
+    jrr = j + 1 if north_ok else j
+    d_ll = eta[jll, i] + h[jll, i]
+    d_l = eta[jl, i] + h[jl, i]
+    d_r = eta[jr, i] + h[jr, i]
+    d_rr = eta[jrr, i] + h[jrr, i]
+    both = (d_l > dry_depth) & (d_r > dry_depth)
+    ok_l = south_ok & both & (d_ll > dry_depth)
+    ok_r = north_ok & both & (d_rr > dry_depth)
+    el, dl, vl, ul = face_state(eta[jll, i], eta[jl, i], eta[jr, i], d_ll, d_l, d_r,
+                                v[jll, i], v[jl, i], v[jr, i], u[jll, i], u[jl, i], u[jr, i],
+                                ok_l, 1, theta)
+    er, dr, vr, ur = face_state(eta[jl, i], eta[jr, i], eta[jrr, i], d_l, d_r, d_rr,
+                                v[jl, i], v[jr, i], v[jrr, i], u[jl, i], u[jr, i], u[jrr, i],
+                                ok_r, -1, theta)
+    return riemann(el, dl, vl, ul, er, dr, vr, ur, g)
+
+
+@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
+def face_fluxes(eta, h, u, v, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, modes, eta_in,
+                edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e, edge_eta_s,
+                edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, dt, g, dry_depth, theta,
+                limit_rows):
+    """Face pass of one stage: fluxes on every x- and y-face; ``limit_rows`` flags face
+    rows where a face could drain more than a quarter of its upwind cell."""
+    ny, nx = eta.shape
+    one = typed(1.0, dt)
+    for row in prange(ny + 1):
+        j = np.int64(row)
+        fp_mode = flush_denormals()
+        flagged = False
+        if j < ny:
+            inv_dx = inv_dx_c[j]
+            for i in range(U2, np.uint64(nx - 1)):
+                m, pl, pr, t = x_face(eta, h, u, v, j, i, True, True, dry_depth, g, theta)
+                fx[j, i] = m
+                phx_l[j, i] = pl
+                phx_r[j, i] = pr
+                tx[j, i] = t
+                flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
+                                  eta[j, i] + h[j, i], dt)
+            for edge in (1, nx - 1):
+                if 1 <= edge <= nx - 1:
+                    i = np.uint64(edge)
+                    m, pl, pr, t = x_face(eta, h, u, v, j, i, edge >= 2, edge <= nx - 2,
+                                          dry_depth, g, theta)
+                    fx[j, i] = m
+                    phx_l[j, i] = pl
+                    phx_r[j, i] = pr
+                    tx[j, i] = t
+                    flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
+                                      eta[j, i] + h[j, i], dt)
+            # West and east edges.
+            for side in range(2):
+                i = 0 if side == 0 else nx - 1
+                face = 0 if side == 0 else nx
+                inward = one if side == 0 else -one
+                nested_q = edge_q_w[j] if side == 0 else edge_q_e[j]
+                nested_eta = edge_eta_w[j] if side == 0 else edge_eta_e[j]
+                d_c = eta[j, i] + h[j, i]
+                m, p, t = boundary_face(modes[side], inward, eta[j, i], d_c, inward * u[j, i],
+                                        v[j, i], h[j, i], eta_in[side], nested_q, nested_eta,
+                                        g, dry_depth)
+                fx[j, face] = m
+                phx_l[j, face] = p
+                phx_r[j, face] = p
+                tx[j, face] = t
+                flagged |= -inward * m * dt * inv_dx > typed(0.25, dt) * d_c
+        if 1 <= j <= ny - 1:
+            south_ok = j >= 2
+            north_ok = j <= ny - 2
+            for i in range(np.uint64(0), np.uint64(nx)):
+                m, pl, pr, t = y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g, theta)
+                fy[j, i] = m
+                phy_l[j, i] = pl
+                phy_r[j, i] = pr
+                ty[j, i] = t
+                weight = cos_north[j - 1] if m > 0 else cos_south[j]
+                flagged |= drains(m, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
+                                  eta[j, i] + h[j, i], dt)
+        else:
+            # South (face row 0) or north (face row ny) edge.
+            side = 2 if j == 0 else 3
+            jc = 0 if j == 0 else ny - 1
+            inward = one if j == 0 else -one
+            weight = cos_south[0] if j == 0 else cos_north[ny - 1]
+            for i in range(nx):
+                nested_q = edge_q_s[i] if j == 0 else edge_q_n[i]
+                nested_eta = edge_eta_s[i] if j == 0 else edge_eta_n[i]
+                d_c = eta[jc, i] + h[jc, i]
+                m, p, t = boundary_face(modes[side], inward, eta[jc, i], d_c,
+                                        inward * v[jc, i], u[jc, i], h[jc, i], eta_in[side],
+                                        nested_q, nested_eta, g, dry_depth)
+                fy[j, i] = m
+                phy_l[j, i] = p
+                phy_r[j, i] = p
+                ty[j, i] = t
+                flagged |= -inward * m * dt * inv_dy * weight > typed(0.25, dt) * d_c
+        limit_rows[j] = 1 if flagged else 0
+        restore_fp_mode(fp_mode)
+
+
+@njit(inline="always", cache=True)
+def drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt, limit_rows, j, i):
+    """Factor (<= 1) on the fluxes leaving cell (j, i) so they cannot take more water than
+    it holds; 1 unless a face of the cell was flagged."""
+    one = typed(1.0, dt)
+    zero = typed(0.0, dt)
+    if limit_rows[j] == 0 and limit_rows[j + 1] == 0:
+        return one
+    outflow = dt * ((max(fx[j, i + 1], zero) - min(fx[j, i], zero)) * inv_dx_c[j]
+                    + (max(fy[j + 1, i], zero) * cos_north[j]
+                       - min(fy[j, i], zero) * cos_south[j]) * inv_dy)
+    available = eta[j, i] + h[j, i]
+    return available / outflow if outflow > available else one
+
+
+@njit(inline="always", cache=True)
+def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, M, N,
+                n2, eta_max, arrival_time, speed_max, momentum_flux_max, j, i, iw, ie,
+                columns_ok, ok_y, js, jn, metric, ratios, params, final):
+    """Euler update of cell (j, i); returns the cell's wave-speed rate (1/s).
+
+    Tuples of read-only values keep the argument count low (CPython passes more than 30
+    arguments as a tuple, which Numba cannot inline; arrays written here are passed
+    directly: writes through a tuple of arrays inside a parallel loop were lost): ``cells``
+    (eta, h, qx, qy) of the stage, ``start`` (eta, qx, qy) of the step,
+    ``x_faces``/``y_faces`` (mass, Phi left, Phi right, tangential), ``metric`` (1/dx, 1/dy,
+    north and south weights, Coriolis f), ``ratios`` (limiter factors on the west, east,
+    south, north faces: those of the cells the water leaves), ``params`` (dt, g, dry depth,
+    max speed, theta, speed depth, arrival threshold, time). ``iw``/``ie``, ``js``/``jn``:
+    neighbouring columns and rows (the cell itself at an edge, where ``columns_ok``/``ok_y``
+    are False). ``final`` (constant in each calling loop) selects Heun's averaging and the
+    maxima.
+    """
+    eta, h, qx, qy = cells
+    fx, phx_l, phx_r, tx = x_faces
+    fy, phy_l, phy_r, ty = y_faces
+    inv_dx, inv_dy, north, south, f = metric
+    r_w, r_e, r_s, r_n = ratios
+    dt, g, dry_depth, max_speed, theta, speed_depth, arrival_threshold, time = params
+    zero = typed(0.0, dt)
+    half = typed(0.5, dt)
+    one = typed(1.0, dt)
+    m_w = fx[j, i] * r_w
+    m_e = fx[j, i + U1] * r_e
+    m_s = fy[j, i] * r_s
+    m_n = fy[j + 1, i] * r_n
+    depth = eta[j, i] + h[j, i]
+    wet = depth > dry_depth
+    # Limited surface slopes: the cell's share of the hydrostatic pressure term.
+    ok_x = columns_ok & wet & (eta[j, iw] + h[j, iw] > dry_depth) & (
+        eta[j, ie] + h[j, ie] > dry_depth)
+    ok_v = ok_y & wet & (eta[js, i] + h[js, i] > dry_depth) & (
+        eta[jn, i] + h[jn, i] > dry_depth)
+    slope_x = half_slope(eta[j, iw], eta[j, i], eta[j, ie], ok_x, theta)
+    slope_y = half_slope(eta[js, i], eta[j, i], eta[jn, i], ok_v, theta)
+    two_g_depth = typed(2.0, dt) * g * depth
+
+    new_eta = eta[j, i] - dt * ((m_e - m_w) * inv_dx + (m_n * north - m_s * south))
+    new_qx = qx[j, i] - dt * (
+        (phx_l[j, i + U1] * r_e - phx_r[j, i] * r_w) * inv_dx
+        + two_g_depth * slope_x * inv_dx
+        + ty[j + 1, i] * r_n * north - ty[j, i] * r_s * south - f * qy[j, i])
+    new_qy = qy[j, i] - dt * (
+        (tx[j, i + U1] * r_e - tx[j, i] * r_w) * inv_dx
+        + phy_l[j + 1, i] * r_n * north - phy_r[j, i] * r_s * south
+        + two_g_depth * slope_y * inv_dy + f * qx[j, i])
+    ground = -h[j, i]
+    new_eta = max(new_eta, ground)
+    # Manning friction, implicit: q / (1 + dt g n^2 |q| / D^(7/3)).
+    w = inverse_cbrt(max(new_eta - ground, dry_depth))
+    w2 = w * w
+    magnitude = np.sqrt(new_qx * new_qx + new_qy * new_qy)
+    friction = one / (one + dt * g * n2[j, i] * magnitude * (w2 * w2 * w2 * w))
+    new_qx = new_qx * friction
+    new_qy = new_qy * friction
+    if final:
+        eta0, qx0, qy0 = start
+        new_eta = max(half * (eta0[j, i] + new_eta), ground)
+        new_qx = half * (qx0[j, i] + new_qx)
+        new_qy = half * (qy0[j, i] + new_qy)
+    new_depth = new_eta - ground
+    new_wet = new_depth > dry_depth
+    inv_depth = one / max(new_depth, dry_depth)
+    new_u = new_qx * inv_depth if new_wet else zero
+    new_v = new_qy * inv_depth if new_wet else zero
+    # A cap on the speed guards thin films, as in the leapfrog scheme.
+    speed = np.sqrt(new_u * new_u + new_v * new_v)
+    cap = max_speed / speed if speed > max_speed else one
+    new_u *= cap
+    new_v *= cap
+    eta_out[j, i] = new_eta
+    qx_out[j, i] = new_u * new_depth
+    qy_out[j, i] = new_v * new_depth
+    u_out[j, i] = new_u
+    v_out[j, i] = new_v
+    rate = zero
+    if final:
+        M[j, i] += half * m_w
+        N[j, i] += half * m_s
+        record_maxima(new_eta, new_depth, ground, time, dry_depth, arrival_threshold,
+                      eta_max, arrival_time, j, i)
+        speed2 = new_u * new_u + new_v * new_v if new_depth > speed_depth else zero
+        previous = speed_max[j, i]
+        speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
+        momentum_flux_max[j, i] = max(momentum_flux_max[j, i], new_depth * speed2)
+        celerity = np.sqrt(g * new_depth)
+        rate = (abs(new_u) + celerity) * inv_dx + (abs(new_v) + celerity) * inv_dy
+        rate = rate if new_wet else zero
+    else:
+        M[j, i] = half * m_w
+        N[j, i] = half * m_s
+    return rate
+
+
+@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
+def update_cells(eta, h, qx, qy, eta0, qx0, qy0, eta_out, qx_out, qy_out, u_out, v_out, fx,
+                 phx_l, phx_r, tx, fy, phy_l, phy_r, ty, M, N, n2, inv_dx_c, inv_dy,
+                 cos_north, cos_south, coriolis_c, dt, g, dry_depth, max_speed, theta,
+                 limit_rows, final, time, speed_depth, arrival_threshold, eta_max,
+                 arrival_time, speed_max, momentum_flux_max, rate_rows):
+    """Cell pass of one stage: the Euler update of the stage state (eta, qx, qy) with the
+    face fluxes, limited where flagged.
+
+    First stage (``final`` False): writes the result to ``*_out`` and half the limited
+    mass fluxes to M, N. Second stage: writes the mean of the start-of-step state
+    (eta0, qx0, qy0) and the result (Heun), adds half its mass fluxes to M, N, and
+    updates the maxima and ``rate_rows`` ((|u| + c)/dx + (|v| + c)/dy per row, 1/s).
+    The output arrays may be the start-of-step arrays (each cell reads only its own).
+    Rows without a flagged face take a branch-free loop that LLVM vectorises.
+    """
+    ny, nx = eta.shape
+    zero = typed(0.0, dt)
+    half = typed(0.5, dt)
+    one = typed(1.0, dt)
+    last = np.uint64(nx - 1)
+    cells = (eta, h, qx, qy)
+    start = (eta0, qx0, qy0)
+    x_faces = (fx, phx_l, phx_r, tx)
+    y_faces = (fy, phy_l, phy_r, ty)
+    params = (dt, g, dry_depth, max_speed, theta, speed_depth, arrival_threshold, time)
+    ones = (one, one, one, one)
+    for row in prange(ny):
+        j = np.int64(row)
+        fp_mode = flush_denormals()
+        inv_dx = inv_dx_c[j]
+        north = cos_north[j] * inv_dy
+        south = cos_south[j] * inv_dy
+        f = coriolis_c[j]
+        metric = (inv_dx, inv_dy, north, south, f)
+        js = j - 1 if j > 0 else j
+        jn = j + 1 if j < ny - 1 else j
+        ok_y = (j > 0) & (j < ny - 1)
+        limited = limit_rows[j] != 0 or limit_rows[j + 1] != 0 or (
+            j > 0 and limit_rows[j - 1] != 0) or (j < ny - 1 and limit_rows[j + 2] != 0)
+        rate = zero
+        if limited:
+            for k in range(nx):
+                i = np.uint64(k)
+                # Factors on the four faces: that of the cell the water leaves.
+                here = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
+                                   dt, limit_rows, j, k)
+                west = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
+                                   dt, limit_rows, j, k - 1) if k > 0 else one
+                east = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
+                                   dt, limit_rows, j, k + 1) if k < nx - 1 else one
+                below = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
+                                    dt, limit_rows, j - 1, k) if j > 0 else one
+                above = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
+                                    dt, limit_rows, j + 1, k) if j < ny - 1 else one
+                r_w = west if fx[j, k] > 0 else here
+                r_e = here if fx[j, k + 1] > 0 else east
+                r_s = below if fy[j, k] > 0 else here
+                r_n = here if fy[j + 1, k] > 0 else above
+                iw = i - U1 if k > 0 else i
+                ie = i + U1 if k < nx - 1 else i
+                rate = max(rate, cell_update(
+                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
+                    M, N, n2,
+                    eta_max, arrival_time, speed_max, momentum_flux_max, j, i, iw, ie,
+                    (k > 0) & (k < nx - 1), ok_y, js, jn, metric, (r_w, r_e, r_s, r_n),
+                    params, final))
+        else:
+            for side in range(2):
+                edge = np.uint64(0) if side == 0 else last
+                iw = edge - U1 if edge > 0 else edge
+                ie = edge + U1 if edge < last else edge
+                rate = max(rate, cell_update(
+                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
+                    M, N, n2,
+                    eta_max, arrival_time, speed_max, momentum_flux_max, j, edge, iw, ie,
+                    False, ok_y, js, jn, metric, ones, params, final))
+            # Interior columns: branch-free, vectorised.
+            for i in range(U1, last):
+                rate = max(rate, cell_update(
+                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
+                    M, N, n2,
+                    eta_max, arrival_time, speed_max, momentum_flux_max, j, i, i - U1,
+                    i + U1, True, ok_y, js, jn, metric, ones, params, final))
+        # The east face of the row and, on the last row, the north faces (each cell
+        # above wrote its west and south faces).
+        q = fx[j, nx]
+        r = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt,
+                        limit_rows, j, nx - 1) if q > 0 else one
+        M[j, nx] = half * q * r + (M[j, nx] if final else zero)
+        if j == ny - 1:
+            for i in range(nx):
+                q = fy[ny, i]
+                r = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt,
+                                limit_rows, j, i) if q > 0 else one
+                N[ny, i] = half * q * r + (N[ny, i] if final else zero)
+        rate_rows[j] = rate
+        restore_fp_mode(fp_mode)
+
+
+@njit(parallel=True, cache=True)
+def cell_velocities(eta, h, qx, qy, dry_depth, max_speed, u, v):
+    """u, v = q / D in wet cells (0 in dry ones), capped at ``max_speed``; q follows the cap."""
+    ny, nx = eta.shape
+    for j in prange(ny):
+        for i in range(nx):
+            depth = eta[j, i] + h[j, i]
+            wet = depth > dry_depth
+            inv = typed(1.0, depth) / max(depth, dry_depth)
+            uu = qx[j, i] * inv if wet else typed(0.0, depth)
+            vv = qy[j, i] * inv if wet else typed(0.0, depth)
+            speed = np.sqrt(uu * uu + vv * vv)
+            cap = max_speed / speed if speed > max_speed else typed(1.0, depth)
+            u[j, i] = uu * cap
+            v[j, i] = vv * cap
+            qx[j, i] = u[j, i] * max(depth, typed(0.0, depth))
+            qy[j, i] = v[j, i] * max(depth, typed(0.0, depth))
