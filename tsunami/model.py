@@ -34,6 +34,9 @@ SCHEMES = ("leapfrog", "fv2")
 LIMITER_THETA = 1.3
 
 
+# fv2 skips cells farther than this from water (rows and columns): water advances at
+# most two cells per step (one per stage).
+SPAN_MARGIN = 3
 FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine or finer
 
 
@@ -261,6 +264,16 @@ class ShallowWaterModel:
         self._x_faces = tuple(x_faces() for _ in range(4))
         self._y_faces = tuple(y_faces() for _ in range(4))
         self._rate_rows = np.zeros(ny, self.dtype)
+        self._rates = np.zeros((ny, nx), self.dtype)
+        # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
+        self._limited_rows = np.zeros(ny, np.uint8)
+        # Active columns [lo, hi) of each row: every cell within SPAN_MARGIN cells of
+        # water (grown before each step, never narrowed); the dry land beyond is skipped.
+        self._span_lo = np.full(ny, nx, np.int64)
+        self._span_hi = np.zeros(ny, np.int64)
+        self._wet_lo = np.zeros(ny, np.int64)
+        self._wet_hi = np.zeros(ny, np.int64)
+        self._rate_floor = None
         # Surface (m) outside the edges of a nested grid, set by its parent.
         self.edge_eta = {
             "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
@@ -273,6 +286,7 @@ class ShallowWaterModel:
         step from the new state."""
         if self.scheme == "fv2":
             self._fresh = False
+            self._rate_floor = None
 
     def _refresh(self) -> None:
         if not self._fresh:
@@ -291,10 +305,12 @@ class ShallowWaterModel:
         """max((|u| + c)/dx + (|v| + c)/dy) (1/s) of the current state; for still or dry
         grids, that of a wave in the deepest water."""
         self._refresh()
-        widths, dy = self.grid.cell_widths()
-        floor = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth)) * (
-            1.0 / widths.min() + 1.0 / dy)
-        return max(float(self._rate_rows.max()), floor)
+        if self._rate_floor is None:
+            widths, dy = self.grid.cell_widths()
+            self._rate_floor = np.sqrt(self.gravity * max(float(self.h.max()),
+                                                          self.dry_depth)) * (
+                1.0 / widths.min() + 1.0 / dy)
+        return max(float(self._rate_rows.max()), self._rate_floor)
 
     # -- time stepping --------------------------------------------------------------------
     def step(self) -> None:
@@ -351,6 +367,9 @@ class ShallowWaterModel:
         modes = self.boundaries.modes()
         state = (self.eta, self.qx, self.qy, self._u, self._v)
         stage = self._stage
+        spans = (self._span_lo, self._span_hi)
+        kernels.grow_spans(self.eta, self.h, s["dry"], SPAN_MARGIN, self._wet_lo,
+                           self._wet_hi, *spans)
         for final, start, level, out, time in ((False, state, state, stage, self.time),
                                               (True, stage, state, state, new_time)):
             eta_in = np.array([c.elevation(time) for c in self.boundaries.sides()],
@@ -359,14 +378,18 @@ class ShallowWaterModel:
                 start[0], self.h, start[3], start[4], *self._x_faces, *self._y_faces, modes,
                 eta_in, e["west"], e["east"], e["south"], e["north"], ee["west"], ee["east"],
                 ee["south"], ee["north"], m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south, dt,
-                s["g"], s["dry"], s["theta"], self._limit_rows)
+                s["g"], s["dry"], s["theta"], *spans, self._limit_rows)
+            if self._limit_rows.any():
+                kernels.limit_fluxes(
+                    start[0], self.h, *self._x_faces, *self._y_faces, m.inv_dx_c, m.inv_dy,
+                    m.cos_north, m.cos_south, dt, *spans, self._ratio, self._limited_rows)
             kernels.update_cells(
                 start[0], self.h, *start[1:3], *level[:3], *out, *self._x_faces,
                 *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
-                m.cos_south, m.coriolis_c, dt,
-                s["g"], s["dry"], s["umax"], s["theta"], self._limit_rows, final, t(new_time),
-                s["speed_depth"], s["threshold"], self.eta_max, self.arrival_time,
-                self.speed_max, self.momentum_flux_max, self._rate_rows)
+                m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"], s["theta"],
+                *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
+                self.arrival_time, self.speed_max, self.momentum_flux_max, self._rates,
+                self._rate_rows)
         self.time = new_time
         self.iteration += 1
 

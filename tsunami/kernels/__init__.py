@@ -7,7 +7,13 @@ of the same precision, and work in place.
 
 from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
 from tsunami.kernels.continuity import update_surface
-from tsunami.kernels.finite_volume import cell_velocities, face_fluxes, update_cells
+from tsunami.kernels.finite_volume import (
+    cell_velocities,
+    face_fluxes,
+    grow_spans,
+    limit_fluxes,
+    update_cells,
+)
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
 from tsunami.kernels.velocity import update_flow_maxima, velocity_field
@@ -20,6 +26,8 @@ __all__ = [
     "apply_boundaries",
     "cell_velocities",
     "face_fluxes",
+    "grow_spans",
+    "limit_fluxes",
     "limit_outflow",
     "update_cells",
     "update_flow_maxima",

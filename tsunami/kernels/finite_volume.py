@@ -229,136 +229,184 @@ def y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g, theta):
     return riemann(el, dl, vl, ul, er, dr, vr, ur, g)
 
 
+@njit(inline="always", cache=True)
+def store_face(fx, phx_l, phx_r, tx, j, i, fluxes):
+    m, pl, pr, t = fluxes
+    fx[j, i] = m
+    phx_l[j, i] = pl
+    phx_r[j, i] = pr
+    tx[j, i] = t
+    return m
+
+
 @njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
 def face_fluxes(eta, h, u, v, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, modes, eta_in,
                 edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e, edge_eta_s,
                 edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, dt, g, dry_depth, theta,
-                limit_rows):
-    """Face pass of one stage: fluxes on every x- and y-face; ``limit_rows`` flags face
-    rows where a face could drain more than a quarter of its upwind cell."""
+                span_lo, span_hi, limit_rows):
+    """Face pass of one stage: fluxes on the x-faces [lo, hi] of each row's active cells
+    [lo, hi) and on the y-faces of those columns; ``limit_rows`` flags face rows where a
+    face could drain more than a quarter of its upwind cell."""
     ny, nx = eta.shape
     one = typed(1.0, dt)
+    quarter = typed(0.25, dt)
     for row in prange(ny + 1):
         j = np.int64(row)
         fp_mode = flush_denormals()
         flagged = False
-        if j < ny:
+        if j < ny and span_lo[j] < span_hi[j]:
+            lo, hi = span_lo[j], span_hi[j]
             inv_dx = inv_dx_c[j]
-            for i in range(U2, np.uint64(nx - 1)):
-                m, pl, pr, t = x_face(eta, h, u, v, j, i, True, True, dry_depth, g, theta)
-                fx[j, i] = m
-                phx_l[j, i] = pl
-                phx_r[j, i] = pr
-                tx[j, i] = t
+            first = max(lo, 2)
+            for i in range(np.uint64(first), np.uint64(max(min(hi, nx - 2) + 1, first))):
+                m = store_face(fx, phx_l, phx_r, tx, j, i,
+                               x_face(eta, h, u, v, j, i, True, True, dry_depth, g, theta))
                 flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
                                   eta[j, i] + h[j, i], dt)
             for edge in (1, nx - 1):
-                if 1 <= edge <= nx - 1:
+                if 1 <= edge <= nx - 1 and (edge < 2 or edge > nx - 2) and lo <= edge <= hi:
                     i = np.uint64(edge)
-                    m, pl, pr, t = x_face(eta, h, u, v, j, i, edge >= 2, edge <= nx - 2,
-                                          dry_depth, g, theta)
-                    fx[j, i] = m
-                    phx_l[j, i] = pl
-                    phx_r[j, i] = pr
-                    tx[j, i] = t
+                    m = store_face(fx, phx_l, phx_r, tx, j, i,
+                                   x_face(eta, h, u, v, j, i, edge >= 2, edge <= nx - 2,
+                                          dry_depth, g, theta))
                     flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
                                       eta[j, i] + h[j, i], dt)
             # West and east edges.
             for side in range(2):
-                i = 0 if side == 0 else nx - 1
-                face = 0 if side == 0 else nx
-                inward = one if side == 0 else -one
-                nested_q = edge_q_w[j] if side == 0 else edge_q_e[j]
-                nested_eta = edge_eta_w[j] if side == 0 else edge_eta_e[j]
-                d_c = eta[j, i] + h[j, i]
-                m, p, t = boundary_face(modes[side], inward, eta[j, i], d_c, inward * u[j, i],
-                                        v[j, i], h[j, i], eta_in[side], nested_q, nested_eta,
-                                        g, dry_depth)
-                fx[j, face] = m
-                phx_l[j, face] = p
-                phx_r[j, face] = p
-                tx[j, face] = t
-                flagged |= -inward * m * dt * inv_dx > typed(0.25, dt) * d_c
+                if (lo == 0) if side == 0 else (hi == nx):
+                    i = 0 if side == 0 else nx - 1
+                    face = 0 if side == 0 else nx
+                    inward = one if side == 0 else -one
+                    nested_q = edge_q_w[j] if side == 0 else edge_q_e[j]
+                    nested_eta = edge_eta_w[j] if side == 0 else edge_eta_e[j]
+                    d_c = eta[j, i] + h[j, i]
+                    m, p, t = boundary_face(modes[side], inward, eta[j, i], d_c,
+                                            inward * u[j, i], v[j, i], h[j, i], eta_in[side],
+                                            nested_q, nested_eta, g, dry_depth)
+                    store_face(fx, phx_l, phx_r, tx, j, face, (m, p, p, t))
+                    flagged |= -inward * m * dt * inv_dx > quarter * d_c
         if 1 <= j <= ny - 1:
+            # Columns active in either row the faces separate.
+            lo = min(span_lo[j - 1], span_lo[j])
+            hi = max(span_hi[j - 1], span_hi[j])
             south_ok = j >= 2
             north_ok = j <= ny - 2
-            for i in range(np.uint64(0), np.uint64(nx)):
-                m, pl, pr, t = y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g, theta)
-                fy[j, i] = m
-                phy_l[j, i] = pl
-                phy_r[j, i] = pr
-                ty[j, i] = t
+            for i in range(np.uint64(lo), np.uint64(max(hi, lo))):
+                m = store_face(fy, phy_l, phy_r, ty, j, i,
+                               y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g,
+                                      theta))
                 weight = cos_north[j - 1] if m > 0 else cos_south[j]
                 flagged |= drains(m, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
                                   eta[j, i] + h[j, i], dt)
-        else:
+        elif ny >= 1:
             # South (face row 0) or north (face row ny) edge.
             side = 2 if j == 0 else 3
             jc = 0 if j == 0 else ny - 1
             inward = one if j == 0 else -one
             weight = cos_south[0] if j == 0 else cos_north[ny - 1]
-            for i in range(nx):
+            for i in range(span_lo[jc], span_hi[jc]):
                 nested_q = edge_q_s[i] if j == 0 else edge_q_n[i]
                 nested_eta = edge_eta_s[i] if j == 0 else edge_eta_n[i]
                 d_c = eta[jc, i] + h[jc, i]
                 m, p, t = boundary_face(modes[side], inward, eta[jc, i], d_c,
                                         inward * v[jc, i], u[jc, i], h[jc, i], eta_in[side],
                                         nested_q, nested_eta, g, dry_depth)
-                fy[j, i] = m
-                phy_l[j, i] = p
-                phy_r[j, i] = p
-                ty[j, i] = t
-                flagged |= -inward * m * dt * inv_dy * weight > typed(0.25, dt) * d_c
+                store_face(fy, phy_l, phy_r, ty, j, i, (m, p, p, t))
+                flagged |= -inward * m * dt * inv_dy * weight > quarter * d_c
         limit_rows[j] = 1 if flagged else 0
         restore_fp_mode(fp_mode)
 
 
 @njit(inline="always", cache=True)
-def drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt, limit_rows, j, i):
-    """Factor (<= 1) on the fluxes leaving cell (j, i) so they cannot take more water than
-    it holds; 1 unless a face of the cell was flagged."""
-    one = typed(1.0, dt)
+def scale_face(fx, phx_l, phx_r, tx, j, i, r):
+    fx[j, i] *= r
+    phx_l[j, i] *= r
+    phx_r[j, i] *= r
+    tx[j, i] *= r
+
+
+@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
+def limit_fluxes(eta, h, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, inv_dx_c, inv_dy,
+                 cos_north, cos_south, dt, span_lo, span_hi, ratio, limited_rows):
+    """Exact outflow limiter of one stage: where the fluxes leaving a cell would take more
+    water than it holds over ``dt``, scale every flux leaving it (mass, momentum,
+    tangential) by holding / outflow. Each face takes the factor of the cell its water
+    leaves, so depth stays non-negative and volume is conserved to round-off.
+
+    ``ratio`` (ones outside the active cells, which this never writes) receives the
+    factors; rows holding a factor below one are flagged in ``limited_rows`` and only
+    their faces are rescaled. Run it after :func:`face_fluxes` flagged any face row."""
+    ny, nx = eta.shape
     zero = typed(0.0, dt)
-    if limit_rows[j] == 0 and limit_rows[j + 1] == 0:
-        return one
-    outflow = dt * ((max(fx[j, i + 1], zero) - min(fx[j, i], zero)) * inv_dx_c[j]
-                    + (max(fy[j + 1, i], zero) * cos_north[j]
-                       - min(fy[j, i], zero) * cos_south[j]) * inv_dy)
-    available = eta[j, i] + h[j, i]
-    return available / outflow if outflow > available else one
+    one = typed(1.0, dt)
+    for row in prange(ny):
+        j = np.int64(row)
+        fp_mode = flush_denormals()
+        inv_dx = inv_dx_c[j]
+        north = cos_north[j] * inv_dy
+        south = cos_south[j] * inv_dy
+        limited = False
+        for i in range(np.uint64(span_lo[j]), np.uint64(max(span_hi[j], span_lo[j]))):
+            # Grouped so that mirror-image cells compute bit-identical factors.
+            outflow = dt * ((max(fx[j, i + U1], zero) - min(fx[j, i], zero)) * inv_dx
+                            + (max(fy[j + 1, i], zero) * north - min(fy[j, i], zero) * south))
+            depth = eta[j, i] + h[j, i]
+            drained = outflow > depth
+            ratio[j, i] = depth / outflow if drained else one
+            limited |= drained
+        limited_rows[j] = 1 if limited else 0
+        restore_fp_mode(fp_mode)
+    for row in prange(ny + 1):
+        j = np.int64(row)
+        if j < ny and limited_rows[j] != 0:
+            lo, hi = span_lo[j], span_hi[j]
+            for k in range(lo, hi + 1):
+                i = np.uint64(k)
+                q = fx[j, i]
+                r_west = ratio[j, i - U1] if k > 0 else one
+                r_east = ratio[j, i] if k < nx else one
+                scale_face(fx, phx_l, phx_r, tx, j, i, r_west if q > zero else r_east)
+        below = j >= 1 and limited_rows[j - 1] != 0
+        above = j < ny and limited_rows[j] != 0
+        if below or above:
+            rows = (j - 1, j) if 1 <= j <= ny - 1 else ((0, 0) if j == 0 else (ny - 1, ny - 1))
+            lo = min(span_lo[rows[0]], span_lo[rows[1]])
+            hi = max(span_hi[rows[0]], span_hi[rows[1]])
+            for i in range(lo, hi):
+                q = fy[j, i]
+                r_south = ratio[j - 1, i] if j > 0 else one
+                r_north = ratio[j, i] if j < ny else one
+                scale_face(fy, phy_l, phy_r, ty, j, i, r_south if q > zero else r_north)
 
 
 @njit(inline="always", cache=True)
-def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, M, N,
-                n2, eta_max, arrival_time, speed_max, momentum_flux_max, j, i, iw, ie,
-                columns_ok, ok_y, js, jn, metric, ratios, params, final):
-    """Euler update of cell (j, i); returns the cell's wave-speed rate (1/s).
+def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2,
+                eta_max, arrival_time, speed_max, momentum_flux_max, rates, j, i, iw, ie,
+                columns_ok, ok_y, js, jn, metric, params, final):
+    """Euler update of cell (j, i) from its (limited) face fluxes.
 
     Tuples of read-only values keep the argument count low (CPython passes more than 30
     arguments as a tuple, which Numba cannot inline; arrays written here are passed
     directly: writes through a tuple of arrays inside a parallel loop were lost): ``cells``
     (eta, h, qx, qy) of the stage, ``start`` (eta, qx, qy) of the step,
     ``x_faces``/``y_faces`` (mass, Phi left, Phi right, tangential), ``metric`` (1/dx, 1/dy,
-    north and south weights, Coriolis f), ``ratios`` (limiter factors on the west, east,
-    south, north faces: those of the cells the water leaves), ``params`` (dt, g, dry depth,
-    max speed, theta, speed depth, arrival threshold, time). ``iw``/``ie``, ``js``/``jn``:
+    north and south weights over dy, Coriolis f), ``params`` (dt, g, dry depth, max speed,
+    theta, speed depth, arrival threshold, time). ``iw``/``ie``, ``js``/``jn``:
     neighbouring columns and rows (the cell itself at an edge, where ``columns_ok``/``ok_y``
-    are False). ``final`` (constant in each calling loop) selects Heun's averaging and the
-    maxima.
+    are False). ``final`` (a constant in the vectorised loops) selects Heun's averaging, the
+    maxima and the cell's wave-speed rate (|u| + c)/dx + (|v| + c)/dy into ``rates``.
+
+    Pairs of opposite faces are differenced before they are summed, so a problem that is
+    symmetric about a grid line gives bit-for-bit symmetric results.
     """
     eta, h, qx, qy = cells
     fx, phx_l, phx_r, tx = x_faces
     fy, phy_l, phy_r, ty = y_faces
     inv_dx, inv_dy, north, south, f = metric
-    r_w, r_e, r_s, r_n = ratios
     dt, g, dry_depth, max_speed, theta, speed_depth, arrival_threshold, time = params
     zero = typed(0.0, dt)
     half = typed(0.5, dt)
     one = typed(1.0, dt)
-    m_w = fx[j, i] * r_w
-    m_e = fx[j, i + U1] * r_e
-    m_s = fy[j, i] * r_s
-    m_n = fy[j + 1, i] * r_n
     depth = eta[j, i] + h[j, i]
     wet = depth > dry_depth
     # Limited surface slopes: the cell's share of the hydrostatic pressure term.
@@ -369,15 +417,14 @@ def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_
     slope_x = half_slope(eta[j, iw], eta[j, i], eta[j, ie], ok_x, theta)
     slope_y = half_slope(eta[js, i], eta[j, i], eta[jn, i], ok_v, theta)
     two_g_depth = typed(2.0, dt) * g * depth
-
-    new_eta = eta[j, i] - dt * ((m_e - m_w) * inv_dx + (m_n * north - m_s * south))
+    ie1 = i + U1
+    new_eta = eta[j, i] - dt * ((fx[j, ie1] - fx[j, i]) * inv_dx
+                                + (fy[j + 1, i] * north - fy[j, i] * south))
     new_qx = qx[j, i] - dt * (
-        (phx_l[j, i + U1] * r_e - phx_r[j, i] * r_w) * inv_dx
-        + two_g_depth * slope_x * inv_dx
-        + ty[j + 1, i] * r_n * north - ty[j, i] * r_s * south - f * qy[j, i])
+        (phx_l[j, ie1] - phx_r[j, i]) * inv_dx + two_g_depth * slope_x * inv_dx
+        + (ty[j + 1, i] * north - ty[j, i] * south) - f * qy[j, i])
     new_qy = qy[j, i] - dt * (
-        (tx[j, i + U1] * r_e - tx[j, i] * r_w) * inv_dx
-        + phy_l[j + 1, i] * r_n * north - phy_r[j, i] * r_s * south
+        (tx[j, ie1] - tx[j, i]) * inv_dx + (phy_l[j + 1, i] * north - phy_r[j, i] * south)
         + two_g_depth * slope_y * inv_dy + f * qx[j, i])
     ground = -h[j, i]
     new_eta = max(new_eta, ground)
@@ -408,10 +455,7 @@ def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_
     qy_out[j, i] = new_v * new_depth
     u_out[j, i] = new_u
     v_out[j, i] = new_v
-    rate = zero
     if final:
-        M[j, i] += half * m_w
-        N[j, i] += half * m_s
         record_maxima(new_eta, new_depth, ground, time, dry_depth, arrival_threshold,
                       eta_max, arrival_time, j, i)
         speed2 = new_u * new_u + new_v * new_v if new_depth > speed_depth else zero
@@ -420,111 +464,120 @@ def cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_
         momentum_flux_max[j, i] = max(momentum_flux_max[j, i], new_depth * speed2)
         celerity = np.sqrt(g * new_depth)
         rate = (abs(new_u) + celerity) * inv_dx + (abs(new_v) + celerity) * inv_dy
-        rate = rate if new_wet else zero
-    else:
-        M[j, i] = half * m_w
-        N[j, i] = half * m_s
-    return rate
+        rates[j, i] = rate if new_wet else zero
 
 
 @njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
 def update_cells(eta, h, qx, qy, eta0, qx0, qy0, eta_out, qx_out, qy_out, u_out, v_out, fx,
                  phx_l, phx_r, tx, fy, phy_l, phy_r, ty, M, N, n2, inv_dx_c, inv_dy,
                  cos_north, cos_south, coriolis_c, dt, g, dry_depth, max_speed, theta,
-                 limit_rows, final, time, speed_depth, arrival_threshold, eta_max,
-                 arrival_time, speed_max, momentum_flux_max, rate_rows):
-    """Cell pass of one stage: the Euler update of the stage state (eta, qx, qy) with the
-    face fluxes, limited where flagged.
+                 span_lo, span_hi, final, time, speed_depth, arrival_threshold, eta_max,
+                 arrival_time, speed_max, momentum_flux_max, rates, rate_rows):
+    """Cell pass of one stage: the Euler update of the active cells of the stage state
+    (eta, qx, qy) with the (limited) face fluxes.
 
-    First stage (``final`` False): writes the result to ``*_out`` and half the limited
-    mass fluxes to M, N. Second stage: writes the mean of the start-of-step state
+    First stage (``final`` False): writes the result to ``*_out`` and half the face mass
+    fluxes to M, N. Second stage: writes the mean of the start-of-step state
     (eta0, qx0, qy0) and the result (Heun), adds half its mass fluxes to M, N, and
     updates the maxima and ``rate_rows`` ((|u| + c)/dx + (|v| + c)/dy per row, 1/s).
     The output arrays may be the start-of-step arrays (each cell reads only its own).
-    Rows without a flagged face take a branch-free loop that LLVM vectorises.
+    The interior loop is branch-free so LLVM vectorises it.
     """
     ny, nx = eta.shape
     zero = typed(0.0, dt)
     half = typed(0.5, dt)
-    one = typed(1.0, dt)
-    last = np.uint64(nx - 1)
     cells = (eta, h, qx, qy)
     start = (eta0, qx0, qy0)
     x_faces = (fx, phx_l, phx_r, tx)
     y_faces = (fy, phy_l, phy_r, ty)
     params = (dt, g, dry_depth, max_speed, theta, speed_depth, arrival_threshold, time)
-    ones = (one, one, one, one)
     for row in prange(ny):
         j = np.int64(row)
         fp_mode = flush_denormals()
-        inv_dx = inv_dx_c[j]
-        north = cos_north[j] * inv_dy
-        south = cos_south[j] * inv_dy
-        f = coriolis_c[j]
-        metric = (inv_dx, inv_dy, north, south, f)
+        lo, hi = span_lo[j], span_hi[j]
+        metric = (inv_dx_c[j], inv_dy, cos_north[j] * inv_dy, cos_south[j] * inv_dy,
+                  coriolis_c[j])
         js = j - 1 if j > 0 else j
         jn = j + 1 if j < ny - 1 else j
         ok_y = (j > 0) & (j < ny - 1)
-        limited = limit_rows[j] != 0 or limit_rows[j + 1] != 0 or (
-            j > 0 and limit_rows[j - 1] != 0) or (j < ny - 1 and limit_rows[j + 2] != 0)
-        rate = zero
-        if limited:
-            for k in range(nx):
-                i = np.uint64(k)
-                # Factors on the four faces: that of the cell the water leaves.
-                here = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
-                                   dt, limit_rows, j, k)
-                west = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
-                                   dt, limit_rows, j, k - 1) if k > 0 else one
-                east = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
-                                   dt, limit_rows, j, k + 1) if k < nx - 1 else one
-                below = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
-                                    dt, limit_rows, j - 1, k) if j > 0 else one
-                above = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south,
-                                    dt, limit_rows, j + 1, k) if j < ny - 1 else one
-                r_w = west if fx[j, k] > 0 else here
-                r_e = here if fx[j, k + 1] > 0 else east
-                r_s = below if fy[j, k] > 0 else here
-                r_n = here if fy[j + 1, k] > 0 else above
-                iw = i - U1 if k > 0 else i
-                ie = i + U1 if k < nx - 1 else i
-                rate = max(rate, cell_update(
-                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
-                    M, N, n2,
-                    eta_max, arrival_time, speed_max, momentum_flux_max, j, i, iw, ie,
-                    (k > 0) & (k < nx - 1), ok_y, js, jn, metric, (r_w, r_e, r_s, r_n),
-                    params, final))
+        for side in range(2):
+            edge = 0 if side == 0 else nx - 1
+            if (side == 0 or nx > 1) and lo <= edge < hi:
+                i = np.uint64(edge)
+                iw = i - U1 if edge > 0 else i
+                ie = i + U1 if edge < nx - 1 else i
+                cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
+                            y_faces, n2, eta_max, arrival_time, speed_max, momentum_flux_max,
+                            rates, j, i, iw, ie, False, ok_y, js, jn, metric, params, final)
+        # Interior columns: branch-free, vectorised. Two loops with a constant ``final``:
+        # a loop that branches on it is too large for LLVM to unswitch, and stays scalar.
+        first = np.uint64(max(lo, 1))
+        stop = np.uint64(max(min(hi, nx - 1), lo, 1))
+        if final:
+            for i in range(first, stop):
+                cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
+                            y_faces, n2, eta_max, arrival_time, speed_max, momentum_flux_max,
+                            rates, j, i, i - U1, i + U1, True, ok_y, js, jn, metric, params,
+                            True)
         else:
-            for side in range(2):
-                edge = np.uint64(0) if side == 0 else last
-                iw = edge - U1 if edge > 0 else edge
-                ie = edge + U1 if edge < last else edge
-                rate = max(rate, cell_update(
-                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
-                    M, N, n2,
-                    eta_max, arrival_time, speed_max, momentum_flux_max, j, edge, iw, ie,
-                    False, ok_y, js, jn, metric, ones, params, final))
-            # Interior columns: branch-free, vectorised.
-            for i in range(U1, last):
-                rate = max(rate, cell_update(
-                    cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
-                    M, N, n2,
-                    eta_max, arrival_time, speed_max, momentum_flux_max, j, i, i - U1,
-                    i + U1, True, ok_y, js, jn, metric, ones, params, final))
-        # The east face of the row and, on the last row, the north faces (each cell
-        # above wrote its west and south faces).
-        q = fx[j, nx]
-        r = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt,
-                        limit_rows, j, nx - 1) if q > 0 else one
-        M[j, nx] = half * q * r + (M[j, nx] if final else zero)
-        if j == ny - 1:
-            for i in range(nx):
-                q = fy[ny, i]
-                r = drain_ratio(eta, h, fx, fy, inv_dx_c, inv_dy, cos_north, cos_south, dt,
-                                limit_rows, j, i) if q > 0 else one
-                N[ny, i] = half * q * r + (N[ny, i] if final else zero)
+            for i in range(first, stop):
+                cell_update(cells, start, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
+                            y_faces, n2, eta_max, arrival_time, speed_max, momentum_flux_max,
+                            rates, j, i, i - U1, i + U1, True, ok_y, js, jn, metric, params,
+                            False)
+        rate = zero
+        if final:
+            for i in range(lo, hi):
+                rate = max(rate, rates[j, i])
         rate_rows[j] = rate
+        # Volume moved through the faces over the step: half of each stage's flux.
+        for i in range(lo, min(hi + 1, nx + 1)):
+            M[j, i] = half * fx[j, i] + (M[j, i] if final else zero)
+        below = span_lo[j - 1] if j > 0 else lo
+        above = span_hi[j - 1] if j > 0 else hi
+        for i in range(min(lo, below), max(hi, above)):
+            N[j, i] = half * fy[j, i] + (N[j, i] if final else zero)
+        if j == ny - 1:
+            for i in range(lo, hi):
+                N[ny, i] = half * fy[ny, i] + (N[ny, i] if final else zero)
         restore_fp_mode(fp_mode)
+
+
+@njit(parallel=True, cache=True)
+def grow_spans(eta, h, dry_depth, margin, wet_lo, wet_hi, span_lo, span_hi):
+    """Widen each row's active columns [span_lo, span_hi) to hold every cell within
+    ``margin`` rows and columns of a wet cell; never narrows them.
+
+    Cells outside the spans are dry with no water within ``margin`` cells: their face
+    fluxes are zero and the kernels skip them (the dry land of an inundation grid that
+    the flow has not come near). In one step water advances at most two cells (one per
+    stage), so spans grown before every step with a margin of three or more always hold
+    every cell that can change."""
+    ny, nx = eta.shape
+    for row in prange(ny):
+        j = np.int64(row)
+        lo = nx
+        for i in range(nx):
+            if eta[j, i] + h[j, i] > dry_depth:
+                lo = i
+                break
+        hi = 0
+        for k in range(nx - lo):
+            i = nx - 1 - k
+            if eta[j, i] + h[j, i] > dry_depth:
+                hi = i + 1
+                break
+        wet_lo[j] = lo
+        wet_hi[j] = hi
+    for j in range(ny):
+        lo = nx
+        hi = 0
+        for k in range(max(j - margin, 0), min(j + margin + 1, ny)):
+            lo = min(lo, wet_lo[k])
+            hi = max(hi, wet_hi[k])
+        if lo < hi:
+            span_lo[j] = min(span_lo[j], max(lo - margin, 0))
+            span_hi[j] = max(span_hi[j], min(hi + margin, nx))
 
 
 @njit(parallel=True, cache=True)
