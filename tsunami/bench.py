@@ -180,24 +180,25 @@ class ContentionBenchmark:
                  f"{s['cores']} cores, core budget {s['budget']}",
                  f"  {'case':<26} {'wall s: median [range]':<24} {'CPU s':>6} {'threads':>8}  "
                  "slowdown vs alone"]
-        cores = max(1, s["cores"])
+        # Fair share: beside a second run, half the host; beside busy loops, the share the
+        # OS gives the run's threads among the loops.
+        threads = statistics.median(r["threads"] for r in self.alone)
         cases = (("alone", self.alone, None), ("beside a second run", self.pair, 2.0),
-                 (f"beside {self.load} busy loops", self.loaded, (self.load + 1) / cores))
+                 (f"beside {self.load} busy loops", self.loaded, (threads + self.load) / threads))
         for name, case, fair in cases:
             if not case:
                 continue
             walls = [r["wall"] for r in case]
-            line = (f"  {name:<26} {statistics.median(walls):>6.2f} "
-                    f"[{min(walls):.2f}-{max(walls):.2f}]{'':<7} "
-                    f"{statistics.median(r['cpu'] for r in case):>6.2f} "
+            wall = f"{statistics.median(walls):.2f} [{min(walls):.2f}-{max(walls):.2f}]"
+            line = (f"  {name:<26} {wall:<24} {statistics.median(r['cpu'] for r in case):>6.2f} "
                     f"{statistics.median(r['threads'] for r in case):>8.1f}  ")
             if fair is not None:
                 ratios = self.slowdowns(case)
                 line += (f"{statistics.median(ratios):.1f}x [{min(ratios):.1f}-{max(ratios):.1f}]"
                          f" (fair share: {fair:.1f}x)")
-            lines.append(line)
-        lines.append(f"  host 1-minute load average during the cases: {min(self.host_load):.1f}-"
-                     f"{max(self.host_load):.1f} (busy machine: re-measure on a quiet one)")
+            lines.append(line.rstrip())
+        lines.append(f"  host 1-minute load average after each case (these runs included): "
+                     f"{min(self.host_load):.1f}-{max(self.host_load):.1f}")
         return "\n".join(lines)
 
 
