@@ -3,7 +3,7 @@
     tsunami run REGION.toml SCENARIO.toml --out DIR [--outbox DIR] [--event ID]
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
     tsunami validate [CASE ...] [--all] [--out DIR]
-    tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
+    tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(handler=_validate)
 
     p = commands.add_parser("bench", help="measure kernel throughput")
-    p.add_argument("--size", type=int, default=1000, help="grid size N (N x N cells)")
+    p.add_argument("--size", type=int, default=None,
+                   help="grid size N (N x N cells; default 1000, 346 for --contention)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--samples", type=int, default=5, help="timed blocks (median reported)")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
@@ -57,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=100_000, help="buildings for --damage")
     p.add_argument("--partition-size", type=int, default=None,
                    help="for --damage: buildings per Dask partition (default 250,000)")
+    p.add_argument("--contention", action="store_true",
+                   help="slowdown of a run beside a second run and beside busy loops "
+                        "(--samples repeats)")
+    p.add_argument("--load", type=int, default=4, help="busy loops for --contention")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
@@ -236,8 +241,12 @@ def _bench(args) -> int:
         print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
+    elif args.contention:
+        print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,
+                               load=args.load,
+                               progress=lambda line: print(line, file=sys.stderr)).report())
     else:
-        print(bench.kernel(args.size, args.dtype, args.samples).report())
+        print(bench.kernel(args.size or 1000, args.dtype, args.samples).report())
     return 0
 
 
