@@ -3,7 +3,8 @@
 Drawn in the output (projected) CRS so distances read true: the inundation-depth classes
 in the MLIT palette over a hillshade of the DEM, the sea in pale blue, arrival-time
 contours (minutes after the origin), a legend with units, a scale bar, a north arrow and
-a title with the event, forecast number and issue time.
+a title with the event, forecast number and issue and origin times (UTC and local).
+Japanese names render with the fonts of :func:`tsunami.maps.map_style`.
 """
 
 from __future__ import annotations
@@ -18,17 +19,20 @@ import numpy as np
 from matplotlib.colors import LightSource, ListedColormap
 from matplotlib.patches import Patch
 
-from tsunami.products.layers import DEPTH_CLASSES, NODATA, Layer
-
-
-def _scale_length(width_m: float) -> float:
-    target = width_m / 5
-    return max(s * 10.0**e for e in range(0, 6) for s in (1, 2, 5) if s * 10.0**e <= target)
+from tsunami.depth_classes import DEPTH_CLASSES, hex_colour
+from tsunami.maps import add_north_arrow, add_scale_bar, map_style
+from tsunami.products.layers import NODATA, Layer
 
 
 def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
               title: str) -> Path:
     """Write the quick-look map of one town to ``path`` (PNG)."""
+    with map_style():
+        return _depth_map(path, town, elevation, layers, title)
+
+
+def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
+               title: str) -> Path:
     depth_class = layers["depth_class"]
     arrival = np.where(layers["arrival_time"].values == NODATA, np.nan,
                        layers["arrival_time"].values)
@@ -44,7 +48,7 @@ def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, La
               interpolation="nearest")
     ax.imshow(np.where(land, np.nan, 1.0), extent=extent, cmap=ListedColormap(["#cfe4f2"]),
               interpolation="nearest")
-    colours = ["#{:02X}{:02X}{:02X}".format(*rgb) for _, _, rgb in DEPTH_CLASSES]
+    colours = [hex_colour(rgb) for _, _, rgb in DEPTH_CLASSES]
     classes = np.where(depth_class.values > 0, depth_class.values, np.nan)
     ax.imshow(classes, extent=extent, cmap=ListedColormap(colours), vmin=0.5,
               vmax=len(colours) + 0.5, interpolation="nearest", alpha=0.95)
@@ -65,21 +69,14 @@ def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, La
                               label="arrival time (min after origin)"))
     ax.legend(handles=handles, title="max inundation depth", loc="lower left", fontsize=8,
               title_fontsize=9, framealpha=0.9)
-    length = _scale_length(east - west)
-    x0, y0 = east - 0.05 * (east - west) - length, south + 0.05 * (north - south)
-    ax.plot([x0, x0 + length], [y0, y0], color="k", lw=4, solid_capstyle="butt")
-    ax.text(x0 + length / 2, y0 + 0.015 * (north - south),
-            f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m", ha="center",
-            fontsize=9)
-    ax.annotate("N", xy=(0.95, 0.93), xytext=(0.95, 0.83), xycoords="axes fraction",
-                ha="center", fontsize=12, fontweight="bold",
-                arrowprops=dict(facecolor="k", width=4, headwidth=12))
     epsg = depth_class.crs.to_epsg()
     ax.set_xlabel(f"easting (m), EPSG:{epsg}" if epsg else "easting (m)")
     ax.set_ylabel("northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
+    add_scale_bar(ax)
+    add_north_arrow(ax)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
