@@ -763,7 +763,7 @@ def test_maps_and_charts_differ_between_forecasts_and_show_local_time(written, t
         assert one != two, kind
     fig = plots.map_figure(result, FORECAST)
     texts = [t.get_text() for t in fig.axes[0].texts]
-    title = fig.axes[0].get_title()
+    title = fig._suptitle.get_text()
     assert "okushiri1993: forecast 2" in title
     assert "13:25 UTC (22:25 JST)" in title and "13:17 UTC (22:17 JST)" in title
     assert "N" in texts and any(re.fullmatch(r"\d+ (m|km)", t) for t in texts)  # arrow, bar

@@ -72,4 +72,4 @@ def add_north_arrow(ax) -> None:
     """A north arrow in the upper right of ``ax`` (north-up maps)."""
     ax.annotate("N", xy=(0.95, 0.95), xytext=(0.95, 0.85), xycoords="axes fraction",
                 ha="center", va="center", fontsize=13, zorder=6,
-                arrowprops=dict(facecolor="k", width=4, headwidth=12))
+                arrowprops=dict(facecolor="k", width=5, headwidth=15, headlength=12))

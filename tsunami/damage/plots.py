@@ -141,8 +141,8 @@ def _map_figure(result, forecast: dict[str, str]) -> Figure:
     add_scale_bar(ax, metres_per_unit)
     add_north_arrow(ax)
     ax.set_title(f"{result.name}: expected building damage (planning estimate, fragility "
-                 f"{result.summary.get('fragility', {}).get('source_id', '-')})\n"
-                 f"{forecast_line(result, forecast)}", fontsize=9)
+                 f"{result.summary.get('fragility', {}).get('source_id', '-')})", fontsize=9)
+    fig.suptitle(forecast_line(result, forecast), fontsize=9)
     return fig
 
 
