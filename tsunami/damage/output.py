@@ -104,6 +104,8 @@ def write_result(result, folder: Path, name: str, forecast: dict[str, str]) -> l
             table.to_file(
                 tmp, driver="GPKG", layer="buildings", engine="pyogrio",
                 layer_metadata=dict(identity, town=result.name, planning_estimate="yes"),
+                # GeoPackage 1.3: GDAL 3.6 (QGIS 3.22) warns that it only partly reads 1.4
+                dataset_options={"VERSION": "1.3"},
                 layer_options={"DESCRIPTION": f"{name}: damage-state probabilities per "
                                "building (Suppasri et al. 2013 curves unless stated in the "
                                "summary JSON); PLANNING ESTIMATE"

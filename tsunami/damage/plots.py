@@ -82,7 +82,10 @@ def _map_figure(result, forecast: dict[str, str]) -> Figure:
     elevation = None if elevation is None else elevation[::stride, ::stride]
     west, south, east, north = f.bounds
     thr = result.params.casualty.inundation_threshold_m
-    fig = Figure(figsize=(9.0, 7.4), dpi=130, layout="constrained")
+    # as tall as the map needs beside its two colour bars (about 5.6 in of map width)
+    stretch = 1.0 / np.cos(np.deg2rad((south + north) / 2)) if f.geographic else 1.0
+    height = float(np.clip(5.6 * (north - south) * stretch / (east - west) + 1.4, 4.5, 11.0))
+    fig = Figure(figsize=(9.0, height), dpi=130, layout="constrained")
     ax = fig.add_subplot()
     sea = ~np.isfinite(depth)
     base = np.where(sea, 0.0, 1.0)

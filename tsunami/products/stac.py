@@ -92,7 +92,10 @@ class ForecastInfo:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    """ISO 8601 in whole seconds, UTC as Z."""
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def public_url() -> str | None:
