@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LightSource, ListedColormap
 from matplotlib.patches import Patch
+from scipy import ndimage
 
 from tsunami.depth_classes import DEPTH_CLASSES, hex_colour
 from tsunami.maps import add_north_arrow, add_scale_bar, map_style
@@ -41,13 +42,19 @@ def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, L
     res = depth_class.transform.a
     height, width = depth_class.shape
     fig, ax = plt.subplots(figsize=(10, 10 * height / width + 1.2))
-    land = np.nan_to_num(elevation) > 0
-    shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(elevation),
-                                                        vert_exag=2.0, dx=res, dy=res)
+    known = np.isfinite(elevation)  # no model grid there: drawn neither as land nor as sea
+    land = known & (np.nan_to_num(elevation) > 0)
+    # shade a copy with holes filled from the nearest value: a hole read as 0 m would draw
+    # a cliff along its edge
+    nearest = ndimage.distance_transform_edt(~known, return_distances=False,
+                                             return_indices=True) if known.any() else None
+    filled = elevation[tuple(nearest)] if nearest is not None else np.zeros_like(elevation)
+    shade = LightSource(azdeg=315, altdeg=45).hillshade(filled, vert_exag=2.0, dx=res,
+                                                        dy=res)
     ax.imshow(np.where(land, shade, np.nan), extent=extent, cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
-    ax.imshow(np.where(land, np.nan, 1.0), extent=extent, cmap=ListedColormap(["#cfe4f2"]),
-              interpolation="nearest")
+    ax.imshow(np.where(known & ~land, 1.0, np.nan), extent=extent,
+              cmap=ListedColormap(["#cfe4f2"]), interpolation="nearest")
     colours = [hex_colour(rgb) for _, _, rgb in DEPTH_CLASSES]
     classes = np.where(depth_class.values > 0, depth_class.values, np.nan)
     ax.imshow(classes, extent=extent, cmap=ListedColormap(colours), vmin=0.5,
@@ -62,7 +69,7 @@ def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, L
             cs = ax.contour(x, y, arrival, levels=levels, colors="#1f3d7a", linewidths=0.7)
             ax.clabel(cs, fmt="%g min", fontsize=7)
     ax.contour(west + (np.arange(width) + 0.5) * res, north - (np.arange(height) + 0.5) * res,
-               np.nan_to_num(elevation), levels=[0.0], colors="k", linewidths=0.6)
+               np.ma.masked_invalid(elevation), levels=[0.0], colors="k", linewidths=0.6)
     handles = [Patch(facecolor=c, edgecolor="0.4", label=label)
                for c, (_, label, _) in zip(colours, DEPTH_CLASSES, strict=True)]
     handles.append(plt.Line2D([], [], color="#1f3d7a", lw=0.9,
