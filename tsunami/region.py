@@ -22,6 +22,7 @@ from tsunami.dem import Raster, parse_crs, read_raster, resample
 from tsunami.errors import InputError
 from tsunami.gauges import Gauge
 from tsunami.grid import Grid
+from tsunami.localtime import zone
 
 BLEND_CELLS = 4  # width (grid cells) of the blend where a finer DEM source begins
 
@@ -101,6 +102,7 @@ class Region:
     description: str = ""
     towns: list[Town] = field(default_factory=list)
     exposures: list[ExposureSpec] = field(default_factory=list)
+    timezone: str | None = None  # IANA name; None: tsunami.localtime's default
     _rasters: dict[int, Raster] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -110,7 +112,8 @@ class Region:
         root.check_keys({"region", "dem", "grid", "gauge", "town", "exposure"},
                         {"region", "dem", "grid"})
         meta = root.table("region", required=True)
-        meta.check_keys({"name", "crs", "output_crs", "description"}, {"name", "crs"})
+        meta.check_keys({"name", "crs", "output_crs", "description", "timezone"},
+                        {"name", "crs"})
         crs = parse_crs(meta.str("crs"), path, meta.field("crs"))
         output_crs = parse_crs(meta.str("output_crs"), path, meta.field("output_crs")) \
             if meta.has("output_crs") else None
@@ -158,8 +161,14 @@ class Region:
                 t.str("fragility_source"), t.integer("partition_size", minimum=1))
             _check_fragility(t, spec)
             exposures.append(spec)
+        timezone = meta.str("timezone")
+        if timezone is not None:
+            try:
+                zone(timezone)
+            except ValueError as error:
+                raise meta.error("timezone", str(error)) from None
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
-                     meta.str("description", ""), towns, exposures)
+                     meta.str("description", ""), towns, exposures, timezone)
         root_grid = region.grid(grids[0].name)
         for k, g in enumerate(gauges):
             if not root_grid.contains(g.x, g.y):

@@ -22,31 +22,28 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 from pyproj import CRS, Transformer
 from rasterio.warp import Resampling
 
 from tsunami.atomic import atomic_path
-from tsunami.products.layers import (
-    DEPTH_CLASSES,
-    Layer,
-    reproject_field,
-    town_layers,
-    write_cog,
-)
+from tsunami.localtime import format_time, resolve_timezone
+from tsunami.products.kml import write_kmz
+from tsunami.products.layers import Layer, reproject_field, town_layers, write_cog
 from tsunami.products.quicklook import depth_map
 from tsunami.products.stac import (
     Asset,
     ForecastInfo,
+    classification_classes,
     event_collection,
     forecast_item,
     validate_item,
     write_json,
 )
+from tsunami.products.styles import class_style, depth_style
 from tsunami.products.vectors import extent_features, write_geojson
 
-Writer = Callable[[Path], list[Asset]]
+Writer = Callable[[Path, ForecastInfo], list[Asset]]
 
 
 def forecast_folder(number: int) -> str:
@@ -82,64 +79,47 @@ def remove_stale_staging(event_dir: Path) -> list[Path]:
     return removed
 
 
-def depth_style(path: Path) -> Path:
-    """A QGIS style (QML) sidecar: the MLIT depth classes for the float depth layer, so
-    QGIS shows it with the hazard-map legend when the .tif is opened."""
-    items = []
-    for upper, label, rgb in DEPTH_CLASSES:
-        value = 1e6 if not np.isfinite(upper) else upper
-        colour = "#{:02x}{:02x}{:02x}".format(*rgb)
-        items.append(f'<item alpha="255" value="{value:g}" label="{label}" color="{colour}"/>')
-    path.write_text(f"""<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>
-<qgis version="3.28" styleCategories="Symbology">
-  <pipe>
-    <rasterrenderer type="singlebandpseudocolor" band="1" opacity="1"
-        classificationMin="0.01" classificationMax="1000000">
-      <rastershader>
-        <colorrampshader colorRampType="DISCRETE" classificationMode="1" clip="0">
-          {''.join(items)}
-        </colorrampshader>
-      </rastershader>
-    </rasterrenderer>
-  </pipe>
-</qgis>
-""")
-    return path
-
-
 def town_products(name: str, ds: xr.Dataset, folder: Path, info: ForecastInfo,
                   crs: CRS | None, resolution: float | None) -> tuple[list[Asset], tuple]:
-    """Write one town's layers, extent polygons and map into ``folder``."""
-    tags = {"event_id": info.event_id, "forecast_number": str(info.forecast_number),
-            "issue_time": info.issue_time.isoformat(), "origin_time": str(
-                info.origin_time.isoformat() if info.origin_time else ""),
-            "model_version": info.model_version, "source_type": info.source_type,
-            "town": name}
-    layers, grid = town_layers(ds, crs, resolution, tags)
+    """Write one town's layers, styles, extent polygons (GeoJSON, KMZ) and map into
+    ``folder``; every file names the event and forecast."""
+    layers, grid = town_layers(ds, crs, resolution, dict(info.tags(), town=name))
     epsg = grid.crs.to_epsg() or "custom"
     assets = []
     by_name: dict[str, Layer] = {}
     for layer in layers:
         path = write_cog(layer, folder / f"{name}_{layer.name}_{epsg}.tif")
         assets.append(Asset(path, f"{name}: {layer.title} ({layer.unit})", ["data"],
-                            layer=layer))
+                            classes=classification_classes(layer.categories, layer.colormap)))
+        if layer.categories:
+            assets.append(Asset(path.with_name(path.name + ".aux.xml"),
+                                f"{name}: names and attribute table of the depth classes "
+                                "(GDAL PAM sidecar)", ["metadata"]))
         by_name[layer.name] = layer
-    style = depth_style(folder / f"{name}_max_depth_{epsg}.qml")
-    assets.append(Asset(style, f"{name}: QGIS style for the depth layer", ["metadata"]))
-    extent = write_geojson(extent_features(by_name["depth_class"]),
-                           folder / f"{name}_inundation_extent.geojson")
-    assets.append(Asset(extent, f"{name}: inundation extent by depth class (EPSG:4326)",
-                        ["data"]))
-    elevation = reproject_field(ds, "elevation", grid, Resampling.bilinear)
-    issued = info.issue_time.strftime("%Y-%m-%d %H:%M UTC")
-    origin = info.origin_time.strftime("%Y-%m-%d %H:%M UTC") if info.origin_time else "n/a"
-    title = (f"{info.event_id}: forecast {info.forecast_number}, issued {issued} "
-             f"(origin {origin})\n{name}: maximum inundation depth and arrival time")
-    png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title)
-    assets.append(Asset(png, f"{name}: quick-look map", ["overview", "visual"]))
+    for layer_name, write_style in (("max_depth", depth_style), ("depth_class", class_style)):
+        style = write_style(folder / f"{name}_{layer_name}_{epsg}.qml")
+        assets.append(Asset(style, f"{name}: QGIS style of the {layer_name} layer (loaded "
+                            "with it)", ["metadata"]))
     west, south, east, north = by_name["depth_class"].bounds
     lon, lat = Transformer.from_crs(grid.crs, 4326, always_xy=True).transform(
         [west, east, east, west], [south, south, north, north])
+    tz = resolve_timezone(ds.attrs.get("timezone"), sum(lon) / 4, sum(lat) / 4)
+    identity = (f"{info.event_id}: forecast {info.forecast_number}, issued "
+                f"{format_time(info.issue_time, tz)}")
+    features = extent_features(by_name["depth_class"],
+                               dict(info.tags(), forecast_number=info.forecast_number))
+    extent = write_geojson(features, folder / f"{name}_inundation_extent.geojson")
+    assets.append(Asset(extent, f"{name}: inundation extent by depth class (EPSG:4326)",
+                        ["data"]))
+    kmz = write_kmz(features, folder / f"{name}_inundation_extent.kmz",
+                    f"{identity}: {name}, inundation extent")
+    assets.append(Asset(kmz, f"{name}: inundation extent by depth class for Google Earth "
+                        "(KMZ)", ["data"]))
+    elevation = reproject_field(ds, "elevation", grid, Resampling.bilinear)
+    title = (f"{identity}\norigin {format_time(info.origin_time, tz)}; {name}: maximum "
+             "inundation depth and arrival time")
+    png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title)
+    assets.append(Asset(png, f"{name}: quick-look map", ["overview", "visual"]))
     return assets, (min(lon), min(lat), max(lon), max(lat))
 
 
@@ -149,7 +129,8 @@ def publish(towns: dict[str, xr.Dataset], outbox: Path, info: ForecastInfo, *,
     """Build every product into a staging folder and move it into the outbox.
 
     ``copies`` are existing files (fields, gauges) copied alongside; ``writers`` write
-    further products (damage) into the staging folder and return their assets; the wall
+    further products (damage) into the staging folder, called with it and ``info`` (so
+    that their files name the forecast), and return their assets; the wall
     time of each is recorded under its ``stage`` attribute. Returns the published
     forecast folder.
     """
@@ -177,7 +158,7 @@ def publish(towns: dict[str, xr.Dataset], outbox: Path, info: ForecastInfo, *,
             assets.append(Asset(target, asset.title, asset.roles, asset.media_type))
         for writer in writers:
             begun = time.perf_counter()
-            assets += writer(staging)
+            assets += writer(staging, info)
             info.timings_s[getattr(writer, "stage", "writer")] = time.perf_counter() - begun
         info.timings_s["export"] = time.perf_counter() - start
         item = forecast_item(info, assets, footprints)
