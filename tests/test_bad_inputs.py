@@ -162,6 +162,9 @@ def dem(values: np.ndarray, nodata=None):
     return edit
 
 
+USE_ASC = replace("region.toml", 'path = "dem.tif"', 'path = "dem.asc"\ncrs = "EPSG:4326"')
+
+
 def scenario(text: str, *edits):
     def edit(folder: Path) -> None:
         (folder / "scenario.toml").write_text(text)
@@ -176,6 +179,18 @@ def hole(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def pixel_hole(values: np.ndarray) -> np.ndarray:
+    """One no-data pixel at 139.16 E, 41.80 N (on a raster shifted half a pixel), next to
+    the peak, between the outer grid's cell centres: only a finer grid samples it."""
+    values = values.copy()
+    values[15, 15] = np.nan
+    return values
+
+
+INNER = ('[[grid]]\nname = "inner"\nparent = "outer"\nextent = [139.1, 139.24, 41.72, 41.88]\n'
+         'manning = 0.025\n')
+
+
 def town(name: str) -> callable:
     return replace("region.toml", 'name = "Bayside"', f'name = "{name}"')
 
@@ -183,6 +198,8 @@ def town(name: str) -> callable:
 DUPLICATE_TOWN = '\n[[town]]\nname = "Bayside"\nextent = [139.3, 139.4, 41.7, 41.8]\n'
 DUPLICATE_GAUGE = '\n[[gauge]]\nname = "harbour"\nx = 139.2\ny = 41.8\n'
 R, S = "region.toml", "scenario.toml"
+ASC = ("ncols 3\nnrows 2\nxllcorner 139\nyllcorner 41.6\ncellsize {cellsize}\n"
+       "NODATA_value -9999\n-10 -20 -30\n-40 -50 -60\n")
 CLI = "command line"
 SHIFT_JIS = '[region]\nname = "奥尻"\n'.encode("cp932")
 
@@ -243,6 +260,14 @@ BATTERY = [
     ("dem binary", both(write("dem.xyz", b"\x00\x01\x02" * 100),
                         replace(R, 'path = "dem.tif"', 'path = "dem.xyz"\ncrs = "EPSG:4326"')),
      [], R, "dem[0].path"),
+    ("dem cellsize nan", both(write("dem.asc", ASC.format(cellsize="nan")), USE_ASC), [], R,
+     "dem[0].path"),
+    ("dem cellsize 0", both(write("dem.asc", ASC.format(cellsize="0")), USE_ASC), [], R,
+     "dem[0].path"),
+    ("dem xyz x inf", both(write("dem.xyz", "x y z\n139.0 41.6 -10\ninf 41.6 -10\n"
+                                            "139.0 41.7 -10\n139.1 41.7 -10\n"),
+                           replace(R, 'path = "dem.tif"', 'path = "dem.xyz"\ncrs = "EPSG:4326"')),
+     [], R, "dem[0].path"),
     ("region Shift-JIS", write(R, SHIFT_JIS), [], R, None),
     ("region binary", write(R, b"\x89PNG\r\n\x1a\n\x00\x00"), [], R, None),
     # -- scenario TOML: numbers ----------------------------------------------------------
@@ -278,6 +303,9 @@ BATTERY = [
                                         'path = "source.tif"\ncrs = "EPSG:6679"'), [], S,
      "source.path"),
     ("raster NaN over the peak", raster(hole), [], S, "source.path"),
+    ("raster hole seen only by a nested grid",
+     both(replace(R, "[[gauge]]", INNER + "\n[[gauge]]"),
+          raster(pixel_hole, west=139.005, north=41.955)), [], S, "source.path"),
     ("raster all zero", raster(np.zeros((30, 30))), [], S, "source.path"),
     ("raster undeclared 1e30", raster(lambda v: np.where(v < 0.01, 1e30, v)), [], S,
      "source.path"),
@@ -384,7 +412,7 @@ def test_a_bad_input_ends_with_exit_2_naming_file_and_field(tmp_path, capsys, ed
 
 def test_the_battery_is_large_and_its_cases_distinct():
     ids = [case[0] for case in BATTERY]
-    assert len(ids) >= 80 and len(set(ids)) == len(ids)
+    assert len(ids) >= 90 and len(set(ids)) == len(ids)
 
 
 # -- the valid case runs, and what is legal but odd is accepted or warned about -------------

@@ -1,15 +1,17 @@
 """Checks of the inputs taken together, before a run: never a silent all-clear.
 
 A region and a scenario can each be valid and still not make a forecast: a displacement
-raster in the wrong CRS (or with 0...360 longitudes) lies beside the grid and is read as
-zero, a fault is placed far outside the region, an incident wave's times miss the run, a
-DEM read with the wrong vertical sign turns the sea into land. Each of these used to run
-and publish "no flooding". The checks here run in :func:`tsunami.runner.build_model` on
-the outermost grid, once the bathymetry and the source are on it:
+raster in the wrong CRS lies beside the grid and is read as zero, a raster with no data
+over the uplift peak loses it, a fault is placed far outside the region, an incident
+wave's times miss the run, a DEM read with the wrong vertical sign turns the sea into
+land. Each of these used to run and publish "no flooding". (Longitudes 0...360 against
+-180...180 are not among them: the warp and the Okada code wrap them.) The checks run in
+:func:`tsunami.runner.build_model` once the bathymetry and the source are on the grids:
 
 - :func:`check_water`: the outer grid has water (an error otherwise), and does not look
   like land and sea swapped (a warning: heuristic, see the function);
-- :func:`check_source`: the source reaches that water, with nothing missing inside it;
+- :func:`check_source`: the source reaches the outer grid's water, with no hole where it
+  matters on any grid;
 - :func:`check_towns`: every town has land in it (a warning otherwise).
 """
 
@@ -94,59 +96,65 @@ def check_towns(region, model) -> None:
                           InputWarning, stacklevel=3)
 
 
-def check_source(scenario, model, uplift: np.ndarray | None = None,
-                 raster: Raster | None = None) -> None:
+def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
+                 raster: Raster | None = None) -> dict[str, np.ndarray] | None:
     """Refuse a source that never reaches the outer grid's water or has holes in it.
 
-    ``model`` is the outer grid's model; ``uplift`` the source's sea-surface displacement
-    on it (m, NaN where a raster has no data), None for an incident wave; ``raster`` the
-    displacement raster, if the source is one. The rule is the same for every source: its
-    largest displacement over the grid's wet cells must exceed :data:`SOURCE_REACH` of its
-    own peak. A raster must also have no hole over water inside its footprint where the
-    displacement around the hole is significant (:data:`HOLE_RIM`); an incident wave must
-    act within the run, enter through a side with water, and be smaller than
-    :data:`BREAKING_RATIO` of the depth there. Errors name the scenario file, the source
-    field and where the source lies against the grid.
+    ``model`` is the model (one grid or a nest; ``model.models[0]`` is the outermost);
+    ``uplift`` the source's sea-surface displacement (m, NaN where a raster has no data)
+    by grid name, the outermost grid's at least, None for an incident wave; ``raster``
+    the displacement raster, if the source is one. The rule is the same for every
+    source: its largest displacement over the outer grid's wet cells must exceed
+    :data:`SOURCE_REACH` of its own peak. A raster must also have no hole over water
+    inside its footprint, on any grid, where the displacement around the hole is
+    significant (:data:`HOLE_RIM`); an incident wave must act within the run, enter
+    through a side with water, and be smaller than :data:`BREAKING_RATIO` of the depth
+    there. Errors name the scenario file, the source field and where the source lies
+    against the grid. Returns ``uplift`` with the harmless holes set to zero.
     """
     from tsunami.scenario import DisplacementSource, FaultSource
 
     source = scenario.source
-    wet = model.initially_wet
+    outer = model.models[0]
     if isinstance(source, DisplacementSource):
         field = f"{source.field}.path"
         peak = float(np.nanmax(np.abs(raster.values)))
         what = f"the displacement raster {source.path.name} (peak {peak:.3g} m)"
-        where = _raster_where(raster, model.grid)
-        uplift = _check_holes(scenario, field, raster, model, uplift, peak)
+        where = _raster_where(raster, outer.grid)
+        uplift = {m.grid.name: _without_holes(scenario, field, raster, m, uplift[m.grid.name],
+                                              peak) for m in model.models}
     elif isinstance(source, FaultSource):
         field = "source.path" if source.path is not None else "source"
         peak = max(s.slip for s in source.subfaults)
         lon, lat, _ = source.fault.hypocentre or source.subfaults[0].centroid
         what = (f"the {source.kind} source ({len(source.subfaults)} subfault(s), up to "
                 f"{peak:.3g} m of slip, near {lon:.3f} E, {lat:.3f} N)")
-        where = f"Grid {model.grid.name!r} spans {_bounds(model.grid, lonlat=True)}"
+        where = f"Grid {outer.grid.name!r} spans {_bounds(outer.grid, lonlat=True)}"
     else:
-        _check_wave(scenario, model)
-        return
-    reach = float(np.nanmax(np.abs(np.where(wet, uplift, np.nan)), initial=0.0))
+        _check_wave(scenario, outer)
+        return None
+    values = np.where(outer.initially_wet, uplift[outer.grid.name], np.nan)
+    reach = float(np.nanmax(np.abs(values), initial=0.0))
     if peak == 0.0:
         raise InputError(scenario.path, field, f"{what} is zero everywhere: nothing moves")
     if reach <= SOURCE_REACH * peak:
         raise InputError(scenario.path, field, f"{what} does not reach the water of grid "
-                         f"{model.grid.name!r}: at most {reach:.2g} m over its wet cells. "
+                         f"{outer.grid.name!r}: at most {reach:.2g} m over its wet cells. "
                          f"{where}")
+    return uplift
 
 
-def _check_holes(scenario, field: str, raster: Raster, model, uplift: np.ndarray,
-                 peak: float) -> np.ndarray:
-    """``uplift`` with the raster's harmless holes over water set to zero; a hole with
-    significant displacement around it is an error."""
+def _without_holes(scenario, field: str, raster: Raster, model, uplift: np.ndarray,
+                   peak: float) -> np.ndarray:
+    """``uplift`` on one grid with the raster's harmless holes over water set to zero; a
+    hole with significant displacement around it is an error."""
     grid, wet = model.grid, model.initially_wet
     footprint = np.isfinite(resample(Raster(np.ones_like(raster.values), raster.transform,
                                             raster.crs, raster.source), grid, "nearest"))
     nearest = resample(raster, grid, "nearest")
     holes = footprint & wet & ~np.isfinite(nearest)
     labels, count = ndimage.label(holes, structure=np.ones((3, 3)))
+    name = Path(raster.source).name
     for k in range(1, count + 1):
         hole = labels == k
         rim = ndimage.binary_dilation(hole, structure=np.ones((3, 3))) & np.isfinite(nearest)
@@ -154,18 +162,14 @@ def _check_holes(scenario, field: str, raster: Raster, model, uplift: np.ndarray
         j, i = (int(v) for v in np.argwhere(hole).mean(axis=0).round())
         place = f"around x = {grid.x[i]:.4f}, y = {grid.y[j]:.4f} of grid {grid.name!r}"
         if around > HOLE_RIM * peak:
-            raise InputError(scenario.path, field, f"{raster_name(raster)} has no data over "
+            raise InputError(scenario.path, field, f"{name} has no data over "
                              f"{int(hole.sum())} wet cells {place}, where the displacement "
                              f"around reaches {around:.3g} m (peak {peak:.3g} m): the source "
                              "is missing where it matters; fill the hole")
-        warnings.warn(f"{scenario.path}, field '{field}': {raster_name(raster)} has no data "
-                      f"over {int(hole.sum())} wet cells {place}; read as zero (at most "
+        warnings.warn(f"{scenario.path}, field '{field}': {name} has no data over "
+                      f"{int(hole.sum())} wet cells {place}; read as zero (at most "
                       f"{around:.2g} m around them)", InputWarning, stacklevel=4)
     return np.where(holes, 0.0, uplift)
-
-
-def raster_name(raster: Raster) -> str:
-    return Path(raster.source).name
 
 
 def _check_wave(scenario, model) -> None:

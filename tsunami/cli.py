@@ -143,12 +143,13 @@ def _save_traceback(exc: Exception) -> str:
 
 @contextlib.contextmanager
 def _warnings_on_stderr():
-    """Show each warning as one line ``warning: ...`` on stderr."""
+    """Show each warning as one line ``warning: ...`` on stderr (the usual filters
+    decide which are shown: input warnings are, library deprecations are not)."""
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"warning: {message}", file=sys.stderr)
+        kind = "" if issubclass(category, UserWarning) else f"{category.__name__}: "
+        print(f"warning: {kind}{message}", file=sys.stderr)
 
     with warnings.catch_warnings():
-        warnings.simplefilter("default")
         warnings.showwarning = show
         yield
 

@@ -138,12 +138,11 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
     if displacement is not None:
         uplift = {m.grid.name: resample(displacement, m.grid, method="bilinear")
                   for m in model.models}
-        checks.check_source(scenario, outer, uplift[outer.grid.name], displacement)
-        _raise_surface(model, uplift)
+        _raise_surface(model, checks.check_source(scenario, model, uplift, displacement))
     elif isinstance(scenario.source, FaultSource):
-        _apply_fault(model, outer, scenario, callbacks)
+        _apply_fault(model, scenario, callbacks)
     else:
-        checks.check_source(scenario, outer)
+        checks.check_source(scenario, model)
     return model
 
 
@@ -157,8 +156,7 @@ def _raise_surface(model, uplift: dict[str, np.ndarray]) -> None:
         model.synchronise()
 
 
-def _apply_fault(model, outer: ShallowWaterModel, scenario: Scenario,
-                 callbacks: list | None) -> None:
+def _apply_fault(model, scenario: Scenario, callbacks: list | None) -> None:
     """Raise the sea surface of every grid's wet cells by the fault's sea-surface
     displacement (Okada, Tanioka-Satake and Kajiura with the grid's own still depth), at
     once or, for a kinematic rupture, through a callback; either way once the complete
@@ -168,7 +166,8 @@ def _apply_fault(model, outer: ShallowWaterModel, scenario: Scenario,
         rupture = KinematicRupture(model, source.subfaults,
                                    tanioka_satake=source.tanioka_satake,
                                    kajiura=source.kajiura)
-        checks.check_source(scenario, outer, rupture.static_uplift(outer.grid.name))
+        outer = model.models[0].grid.name
+        checks.check_source(scenario, model, {outer: rupture.static_uplift(outer)})
         rupture.start(model)
         callbacks.append(rupture)
         return
@@ -176,8 +175,7 @@ def _apply_fault(model, outer: ShallowWaterModel, scenario: Scenario,
                                              tanioka_satake=source.tanioka_satake,
                                              kajiura=source.kajiura)
               for m in model.models}
-    checks.check_source(scenario, outer, uplift[outer.grid.name])
-    _raise_surface(model, uplift)
+    _raise_surface(model, checks.check_source(scenario, model, uplift))
 
 
 def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:
