@@ -60,6 +60,12 @@ class ShallowWaterModel:
                              f"{grid.x[bad[1]]:.6f}, y = {grid.y[bad[0]]:.6f}")
         if not 0 < cfl <= 1:
             raise ValueError(f"cfl must be in (0, 1], got {cfl}")
+        for name, value in (("dry_depth", dry_depth), ("max_speed", max_speed),
+                            ("arrival_threshold", arrival_threshold)):
+            if not 0 < value < np.inf:  # inf would make dt 0 (max_speed) or stop nothing
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        if not linear_depth > 0:  # inf: nonlinear everywhere
+            raise ValueError(f"linear_depth must be positive, got {linear_depth}")
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.gravity = gravity
         self.cfl = cfl

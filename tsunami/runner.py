@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from tsunami import __version__
+from tsunami import __version__, checks
 from tsunami.atomic import atomic_path
 from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
@@ -97,6 +97,10 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
     :class:`~tsunami.source.kinematic.KinematicRupture` is appended to ``callbacks``,
     which the caller hands to the :class:`~tsunami.simulation.Simulation` (without a list
     a kinematic scenario is refused rather than silently run as instantaneous).
+
+    Before anything runs, :mod:`tsunami.checks` refuses an outer grid without water and
+    a source that does not reach it (or has holes where it matters), and warns about
+    land and sea that look swapped and towns without land.
     """
     numerics = scenario.numerics
     local = region.crs is None
@@ -126,37 +130,52 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
             dry_depth=numerics.dry_depth, linear_depth=spec.linear_depth,
             max_speed=numerics.max_speed,
             arrival_threshold=scenario.output.arrival_threshold)
-    model = models[region.grids[0].name] if len(models) == 1 else NestedModel(
+    outer = models[region.grids[0].name]
+    model = outer if len(models) == 1 else NestedModel(
         [(models[s.name], s.parent, s.ratio) for s in region.grids])
+    checks.check_water(region, scenario, outer)
+    checks.check_towns(region, model)
     if displacement is not None:
-        for m in model.models:
-            uplift = np.nan_to_num(resample(displacement, m.grid, method="bilinear"))
-            m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
-        if isinstance(model, NestedModel):
-            model.synchronise()
-    if isinstance(scenario.source, FaultSource):
-        _apply_fault(model, scenario.source, callbacks)
+        uplift = {m.grid.name: resample(displacement, m.grid, method="bilinear")
+                  for m in model.models}
+        _raise_surface(model, checks.check_source(scenario, model, uplift, displacement))
+    elif isinstance(scenario.source, FaultSource):
+        _apply_fault(model, scenario, callbacks)
+    else:
+        checks.check_source(scenario, model)
     return model
 
 
-def _apply_fault(model, source: FaultSource, callbacks: list | None) -> None:
+def _raise_surface(model, uplift: dict[str, np.ndarray]) -> None:
+    """Add each grid's sea-surface displacement (m; NaN, outside a raster, reads as 0)
+    to its wet cells."""
+    for m in model.models:
+        m.set(eta=np.where(m.initially_wet, m.eta + np.nan_to_num(uplift[m.grid.name]),
+                           m.eta))
+    if isinstance(model, NestedModel):
+        model.synchronise()
+
+
+def _apply_fault(model, scenario: Scenario, callbacks: list | None) -> None:
     """Raise the sea surface of every grid's wet cells by the fault's sea-surface
     displacement (Okada, Tanioka-Satake and Kajiura with the grid's own still depth), at
-    once or, for a kinematic rupture, through a callback."""
+    once or, for a kinematic rupture, through a callback; either way once the complete
+    displacement has been checked to reach the outer grid's water."""
+    source = scenario.source
     if source.kinematic:
         rupture = KinematicRupture(model, source.subfaults,
                                    tanioka_satake=source.tanioka_satake,
                                    kajiura=source.kajiura)
+        outer = model.models[0].grid.name
+        checks.check_source(scenario, model, {outer: rupture.static_uplift(outer)})
         rupture.start(model)
         callbacks.append(rupture)
         return
-    for m in model.models:
-        uplift = fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
-                                   tanioka_satake=source.tanioka_satake,
-                                   kajiura=source.kajiura)
-        m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
-    if isinstance(model, NestedModel):
-        model.synchronise()
+    uplift = {m.grid.name: fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
+                                             tanioka_satake=source.tanioka_satake,
+                                             kajiura=source.kajiura)
+              for m in model.models}
+    _raise_surface(model, checks.check_source(scenario, model, uplift))
 
 
 def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:

@@ -26,8 +26,8 @@ class Simulation:
     def __init__(self, model, stop_time: float, callbacks: Iterable[Callable] = (),
                  progress: bool = False, health_interval: int = 20,
                  description: str = "simulating", cores: CoreBudget | None = None) -> None:
-        if stop_time <= 0:
-            raise ValueError(f"stop_time must be positive, got {stop_time}")
+        if not 0 < stop_time < float("inf"):
+            raise ValueError(f"stop_time must be a positive finite time (s), got {stop_time}")
         self.model = model
         self.stop_time = float(stop_time)
         self.callbacks = list(callbacks)
