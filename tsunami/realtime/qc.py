@@ -32,26 +32,30 @@ nothing is deleted and nothing raises on bad data. :func:`clean` runs, in order:
    than a few cm) are flagged ``SEISMIC``. Coarser streams (60 s DART samples) cannot
    resolve that band: from the origin time, ``coarse_seismic_mask_s`` (10 min) of them
    are flagged ``SEISMIC``.
-6. **Spikes**: Hampel filter: residual from a 5-sample running median, against 1.4826
-   times the running median of absolute residuals over 15 samples (floor
-   ``spike_floor_m``), ``spike_k`` (6) times: single-sample outliers, while a tsunami's
-   smooth rise moves the median with it. **Steps**: outside shaking, an abrupt level
-   change (one interval carrying >= 80 % of it) between the medians of the 10 minutes
-   before and after, larger than ``step_m`` and than 5 times their noise: flagged
-   ``STEP`` and removed from what follows (an instrument offset, as S-net showed in
-   2016). A level change across the shaking of a bottom-pressure gauge (more than
-   ``coseismic_m``) is the **coseismic** signal: the sea floor moved, and the gauge
-   measures the water column, i.e. the sea surface minus the sea floor's vertical
-   displacement. It cannot be told from the tsunami's own rise in the first minutes, so it
-   is not removed: following samples are flagged ``COSEISMIC`` and the estimate logged; an
-   inversion should model such a gauge as eta - u_z (both linear in slip).
-7. **Low-pass and resampling.** Streams sampled at 15 s or finer go through a Hann
-   window of full width ``lowpass_s`` (120 s: zero response at 60 s and below, seismic
-   periods are cut by more than 30 dB, a 5-min tsunami keeps 90 % of its amplitude),
-   centred, so the last half window is provisional (``EDGE``); they are then sampled
-   every ``step_s`` (default 15 s, DART's interval). Coarser streams are bin-averaged
-   at their own interval. Bins without good data: gaps up to ``max_gap_s`` are
-   interpolated (``INTERPOLATED``), longer ones stay NaN (``GAP``).
+6. **Spikes**: Hampel filter: residual from a running median (5 samples, at least 15 s),
+   against 1.4826 times the running median of absolute residuals (15 samples, at least
+   60 s; floor ``spike_floor_m``), ``spike_k`` (6) times: single-sample outliers, while a
+   tsunami's smooth rise, or a seismic wave's crest at 1 s sampling, moves the median
+   with it. **Steps** (outside shaking): one interval's change above ``step_m`` and 10
+   times the spread of its neighbours that persists (the 5 samples and the 10 minutes on
+   either side differ by as much; a tsunami front comes back down): flagged ``STEP`` and
+   removed from what follows (an instrument offset, as S-net showed in 2016). A level
+   change across the shaking of a bottom-pressure gauge (more than ``coseismic_m``) is the
+   **coseismic** signal: the sea floor moved, and the gauge measures the water column,
+   i.e. the sea surface minus the sea floor's vertical displacement. It cannot be told
+   from the tsunami's own rise in the first minutes, so it is not removed: following
+   samples are flagged ``COSEISMIC`` and the estimate logged; an inversion should model
+   such a gauge as eta - u_z (both linear in slip).
+7. **Low-pass and resampling.** Bottom-pressure streams sampled at 15 s or finer go
+   through a Hann window of full width ``lowpass_s`` (120 s: no response at 60 s, less
+   than 3 % at shorter periods, where seismic waves are; a 5-min tsunami keeps 90 % of
+   its amplitude), centred, so the last half window is provisional (``EDGE``); they are
+   then sampled every ``step_s`` (default 15 s, DART's interval). Sea-surface streams
+   (GNSS buoys, tide gauges: no seismic signal, their own processing removes wind waves)
+   are bin-averaged every ``step_s`` (a low-pass would blunt their crests: 6.3 instead of
+   6.6 m at buoy 802 in 2011); coarser streams are bin-averaged at their own interval.
+   Bins without good data: gaps up to ``max_gap_s`` are interpolated
+   (``INTERPOLATED``), longer ones stay NaN (``GAP``).
 8. **De-tiding** (:func:`tide_model`) over the pre-event reference window (before the
    origin, at most ``max_fit_days``): least squares of a mean, a linear drift (gauges
    drift) and the principal constituents the window resolves by the Rayleigh criterion
@@ -87,7 +91,7 @@ log = logging.getLogger(__name__)
 CONSTITUENTS = {"M2": 0.0805114007, "K1": 0.0417807462, "S2": 0.0833333333,
                 "O1": 0.0387306544, "N2": 0.0789992488, "P1": 0.0415525871,
                 "K2": 0.0835614924, "Q1": 0.0372185026, "M4": 0.1610228013}
-FINE_S = 15.0  # streams sampled at this interval or finer are low-passed
+FINE_S = 15.0  # bottom-pressure streams sampled this finely or finer are low-passed
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,8 @@ def clean(data: RecordArray, station: Station, origin_ns: int | None = None,
     # 7. low-pass and resampling
     use = usable & ~spikes & ~((flags & Flag.STEP) > 0)  # seismic samples are low-passed
     step = cfg.step_s if fine else dt
-    grid, y, out = _resample(t, x, use, seismic, fine, step, cfg)
+    lowpass = fine and station.kind == "bottom_pressure"
+    grid, y, out = _resample(t, x, use, seismic, lowpass, step, cfg)
     out[np.isin(grid, _bins(t[(flags & Flag.COSEISMIC) > 0], grid, step))] |= Flag.COSEISMIC
     if offset_s:
         out |= Flag.CLOCK
@@ -361,27 +366,35 @@ def _spikes(x, quiet, dt: float, cfg: QCConfig) -> np.ndarray:
 
 
 def _steps(t, x, quiet, seismic, flags, station: Station, cfg: QCConfig, notes: _Log):
-    """Flag abrupt level changes outside shaking and remove them from what follows."""
+    """Flag abrupt level changes outside shaking and remove them from what follows.
+
+    A step: one interval's change over ``step_m`` and over 10 times the robust spread of
+    the neighbouring intervals, that persists: the medians of the 5 samples either side
+    differ by the same amount (within 25 %), and so do those of the 10 minutes either side
+    (within 50 %; a tsunami's steep front comes back down, a spike at once)."""
     idx = np.flatnonzero(quiet)
-    if len(idx) < 10:
+    if len(idx) < 12:
         return x
     tq, v = t[idx], x[idx].copy()
+    d = np.diff(v)
+    spread = 1.4826 * median_filter(np.abs(d), 21, mode="nearest")
+    slope = median_filter(d, 21, mode="nearest")
     span = 600 * NS_PER_S
     x = x.copy()
-    for i in np.flatnonzero(np.abs(np.diff(v)) > cfg.step_m) + 1:
-        lo, mid, hi = np.searchsorted(tq, [tq[i] - span, tq[i], tq[i] + span])
-        before, after = v[lo:mid], v[mid:hi]
-        if len(before) < 5 or len(after) < 5 or seismic[idx[i - 1]:idx[i] + 1].any():
+    for i in np.flatnonzero(np.abs(d) > np.maximum(cfg.step_m, 10 * spread)) + 1:
+        if i < 5 or i + 5 > len(v) or seismic[idx[i - 1]:idx[i] + 1].any():
             continue
-        level = np.median(after) - np.median(before)
-        noise = 1.4826 * (np.median(np.abs(before - np.median(before)))
-                          + np.median(np.abs(after - np.median(after))))
-        if abs(level) > max(cfg.step_m, 5 * noise) and abs(v[i] - v[i - 1]) >= 0.8 * abs(level):
-            flags[idx[i]] |= Flag.STEP
-            notes.add("STEP", 1, None, f"level step of {level:+.3f} m at {iso(int(tq[i]))} "
-                      "removed from the samples after it")
-            x[idx[i]:] -= level
-            v[i:] -= level
+        jump = d[i - 1] - slope[i - 1]
+        short = np.median(v[i:i + 5]) - np.median(v[i - 5:i])
+        lo, mid, hi = np.searchsorted(tq, [tq[i] - span, tq[i], tq[i] + span])
+        long = np.median(v[mid:hi]) - np.median(v[lo:mid])
+        if abs(short - jump) > 0.25 * abs(jump) or abs(long - jump) > 0.5 * abs(jump):
+            continue
+        flags[idx[i]] |= Flag.STEP
+        notes.add("STEP", 1, None, f"level step of {jump:+.3f} m at {iso(int(tq[i]))} "
+                  "removed from the samples after it")
+        x[idx[i]:] -= jump
+        v[i:] -= jump
     return x
 
 
@@ -422,8 +435,8 @@ def _bins(times: np.ndarray, grid: np.ndarray, step: float) -> np.ndarray:
     return grid[np.unique(k)]
 
 
-def _resample(t, x, use, seismic, fine, step, cfg: QCConfig):
-    """Uniform grid every ``step`` s: low-passed (fine streams) or bin-averaged."""
+def _resample(t, x, use, seismic, lowpass, step, cfg: QCConfig):
+    """Uniform grid every ``step`` s: low-passed then sampled, or bin-averaged."""
     step_ns = round(step * NS_PER_S)
     if not use.any():
         return (np.array([], dtype=np.int64), np.array([]), np.array([], dtype=np.int64))
@@ -433,7 +446,7 @@ def _resample(t, x, use, seismic, fine, step, cfg: QCConfig):
     out = np.zeros(len(grid), dtype=np.int64)
     k = np.round((t - first) / step_ns).astype(np.int64)
     inside = (k >= 0) & (k < len(grid))
-    if fine:
+    if lowpass:
         dt = sampling_interval(t[use])
         width = max(3, round(cfg.lowpass_s / dt))
         low, share = _smooth(x, use.astype(float), _hann(width))

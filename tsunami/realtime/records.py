@@ -111,7 +111,7 @@ def parse_iso(text: str, assume_utc: bool) -> datetime:
 
 def to_datetime(time_ns: int) -> datetime:
     """The timezone-aware UTC datetime of ``time_ns`` (microsecond precision)."""
-    return EPOCH + timedelta(microseconds=time_ns // 1000)
+    return EPOCH + timedelta(microseconds=int(time_ns) // 1000)
 
 
 def iso(time_ns: int) -> str:
