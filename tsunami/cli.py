@@ -4,6 +4,7 @@
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
+    tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from tsunami.errors import BlowUpError, InputError
+from tsunami.realtime.commands import add_feeds_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_REGION = ROOT / "grids" / "okushiri1993" / "region.toml"
@@ -60,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
+
+    add_feeds_parser(commands)
 
     args = parser.parse_args(argv)
     try:

@@ -4,7 +4,7 @@ One SQLite file holds, in arrival order (``seq``):
 
 - ``records``: every sample, unique on (station, time_ns, source). Receiving the same
   sample again (a replay restarted, a file re-read after rotation, an HTTP client
-  retrying) changes nothing; a sample with the same key but another value is kept in
+  retrying) changes nothing; a sample with the same key but another value is kept (once) in
   ``conflicts`` (the first value wins, so what a forecast used never changes).
 - ``problems``: lines and requests that could not be read (file, line, reason, text).
 - ``offsets``: how far the folder watcher has read each file, committed in the same
@@ -47,8 +47,8 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_by_station_time ON records (station, time_ns);
 CREATE TABLE IF NOT EXISTS conflicts (
     seq INTEGER PRIMARY KEY, station TEXT NOT NULL, time_ns INTEGER NOT NULL,
-    source TEXT NOT NULL, value REAL, unit TEXT NOT NULL, received_ns INTEGER NOT NULL
-    ) STRICT;
+    source TEXT NOT NULL, value REAL, unit TEXT NOT NULL, received_ns INTEGER NOT NULL,
+    UNIQUE (station, time_ns, source, value, unit)) STRICT;
 CREATE TABLE IF NOT EXISTS problems (
     seq INTEGER PRIMARY KEY, received_ns INTEGER NOT NULL, source TEXT NOT NULL,
     line INTEGER, message TEXT NOT NULL, text TEXT NOT NULL) STRICT;
@@ -171,7 +171,8 @@ class RecordStore:
                     else:
                         conflicts += 1
                         db.execute("INSERT INTO conflicts (station, time_ns, source, value, "
-                                   "unit, received_ns) VALUES (?,?,?,?,?,?)",
+                                   "unit, received_ns) VALUES (?,?,?,?,?,?) "
+                                   "ON CONFLICT DO NOTHING",
                                    (r.station, r.time_ns, r.source, value, r.unit, now))
                 db.executemany(
                     "INSERT INTO problems (received_ns, source, line, message, text) "
