@@ -61,6 +61,15 @@ def test_ndbc_dart_text_newest_first_with_missing_values(tmp_path):
     assert sum(bool(r.flags & Flag.MISSING) for r in records) == 2
     first = min(records, key=lambda r: r.time_ns)
     assert first.time_ns == T0 and first.value == pytest.approx(5660 - 114.70)
+    # dropped into a watched folder, the file's rows are stored oldest first
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    path.rename(folder / path.name)
+    with RecordStore(tmp_path / "r.db") as store:
+        FolderWatcher(folder, CATALOGUE, store).poll()
+        stored = store.records("21418")
+        assert len(stored) == 206  # four repeated stamps are conflicts
+        assert (np.diff(stored.seq) > 0).all()  # arrival order = time order
 
 
 def test_csv_iso_and_epoch_seconds_and_bad_lines(tmp_path):

@@ -75,6 +75,8 @@ def test_bottom_pressure_seismic_window_and_tsunami(cleaned):
     # clean output is smooth: no seismic energy left outside flagged samples
     good = kpg.good() & (kpg.time_ns > ORIGIN + 15 * MINUTE)
     assert np.abs(np.diff(kpg.eta[good])).max() < 0.05
+    peak, minute = _peak(cleaned["MPG1"])
+    assert 0.2 < peak < 0.3 and 100 < minute < 115  # off Muroto, 900 km away
     p02 = cleaned["P02"]
     assert p02.input_time_ns[(p02.input_flags & Flag.SEISMIC) > 0].min() < ORIGIN + MINUTE
     peak, minute = _peak(p02)

@@ -124,3 +124,22 @@ def test_anomaly_trigger_counts_stations(series):
     assert three.update(series) == []  # fires once
     never = AnomalyTrigger(threshold_m=10.0, min_stations=1)
     assert never.update(series) == []
+
+
+def test_streaming_store_qc_and_detector_as_the_service_runs_them(tmp_path):
+    """Records arrive a minute at a time, are committed, QC runs on the growing window
+    and the detector sees each new clean sample: same trigger as on the whole record."""
+    from tsunami.realtime.feeds import paced
+
+    records, _ = read_file(GAUGES / "21418.dat", CATALOGUE["21418"], "two_column",
+                           TOHOKU2011_EPOCH)
+    records.sort(key=lambda r: r.time_ns)
+    detector = DartDetector()
+    events = []
+    with RecordStore(tmp_path / "r.db") as store:
+        for _, batch in paced(records, speed=60.0, tick_s=1.0):
+            if not store.insert(batch).inserted:
+                continue
+            s = clean(store.records("21418"), CATALOGUE["21418"], ORIGIN)
+            events += detector.update("21418", s.time_ns, s.eta, s.flags)
+    assert [iso(e.time_ns) for e in events] == ["2011-03-11T06:16:00Z"]

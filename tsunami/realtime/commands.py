@@ -227,7 +227,7 @@ def _bench(args) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for sync in ("FULL", "NORMAL"):
             for batch in (1, 100, 10_000):
-                count = min(n, 2_000) if batch == 1 else n
+                count = min(n, 500) if batch == 1 else n
                 store = RecordStore(Path(tmp) / f"{sync}{batch}.db", synchronous=sync)
                 wall, cpu = time.perf_counter(), time.process_time()
                 for i in range(0, count, batch):

@@ -227,6 +227,7 @@ class FolderWatcher:
         if text.endswith("\n"):
             lines = lines[:-1]
         records, problems = parse_lines(state.parser, lines, line + 1)
+        records.sort(key=lambda r: r.time_ns)  # NDBC files run newest first
         problems += [Problem(path.name, line + 1 + i, "not UTF-8 text")
                      for i, t in enumerate(lines) if "\ufffd" in t]
         for p in problems:

@@ -79,7 +79,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.ndimage import median_filter
+from scipy.ndimage import convolve1d, median_filter
 
 from tsunami.realtime.records import BAD, NS_PER_S, PRESSURE_UNITS, Flag, iso
 from tsunami.realtime.stations import Station
@@ -243,7 +243,10 @@ def clean(data: RecordArray, station: Station, origin_ns: int | None = None,
         flags[far] |= Flag.RANGE
         notes.add("RANGE", far, t, f"more than {cfg.max_anomaly_m:g} m from the median")
         usable &= ~far
-    dt = sampling_interval(t[usable]) if usable.sum() > 1 else (station.sampling_s or cfg.step_s)
+    # the catalogue's interval is the stream's (a DART's 15-s event-mode bursts among its
+    # 60-s samples do not make it a 15-s stream); else the most common interval
+    dt = station.sampling_s or (sampling_interval(t[usable]) if usable.sum() > 1
+                                else cfg.step_s)
     fine = dt <= FINE_S
     # 5. seismic waves
     seismic = _seismic(t, x, usable, dt, fine, station, origin_ns, cfg)
@@ -265,7 +268,7 @@ def clean(data: RecordArray, station: Station, origin_ns: int | None = None,
     use = usable & ~spikes & ~((flags & Flag.STEP) > 0)  # seismic samples are low-passed
     step = cfg.step_s if fine else dt
     lowpass = fine and station.kind == "bottom_pressure"
-    grid, y, out = _resample(t, x, use, seismic, lowpass, step, cfg)
+    grid, y, out = _resample(t, x, use, seismic, lowpass, dt, step, cfg)
     out[np.isin(grid, _bins(t[(flags & Flag.COSEISMIC) > 0], grid, step))] |= Flag.COSEISMIC
     if offset_s:
         out |= Flag.CLOCK
@@ -317,7 +320,9 @@ def _clock(t, flags, station: Station, cfg: QCConfig, notes: _Log) -> float:
     return known + (offset_s if cfg.correct_clock else 0.0)
 
 
-def _hann(width: int) -> np.ndarray:
+def _hann(span_s: float, dt: float) -> np.ndarray:
+    """Hann window of full width ``span_s`` at interval ``dt`` (odd length: centred)."""
+    width = 2 * max(1, round(span_s / dt / 2)) + 1
     w = np.hanning(width + 2)[1:-1]
     return w / w.sum()
 
@@ -326,8 +331,8 @@ def _smooth(x: np.ndarray, weight: np.ndarray, kernel: np.ndarray
             ) -> tuple[np.ndarray, np.ndarray]:
     """Normalised convolution: weighted mean of ``x`` under ``kernel`` where ``weight``
     is 1 (good) or 0; returns the mean and the share of the kernel that had data."""
-    num = np.convolve(np.where(weight > 0, x, 0.0), kernel, mode="same")
-    den = np.convolve(weight, kernel, mode="same")
+    num = convolve1d(np.where(weight > 0, x, 0.0), kernel, mode="constant")
+    den = convolve1d(weight, kernel, mode="constant")
     with np.errstate(invalid="ignore", divide="ignore"):
         return num / den, den
 
@@ -342,10 +347,9 @@ def _seismic(t, x, usable, dt, fine, station: Station, origin_ns, cfg: QCConfig)
                                                              * NS_PER_S))
         return out & usable
     # on the sample index (fine streams are regular); gaps just widen the window
-    width = max(3, round(cfg.lowpass_s / dt))
-    low, _ = _smooth(x, usable.astype(float), _hann(width))
+    low, _ = _smooth(x, usable.astype(float), _hann(cfg.lowpass_s, dt))
     high = np.where(usable, x - low, 0.0)
-    minute = np.ones(max(1, round(60.0 / dt)))
+    minute = np.ones(2 * round(30.0 / dt) + 1)
     power, _ = _smooth(high**2, usable.astype(float), minute / minute.sum())
     return usable & (np.sqrt(np.nan_to_num(power)) > cfg.seismic_rms_m)
 
@@ -435,7 +439,7 @@ def _bins(times: np.ndarray, grid: np.ndarray, step: float) -> np.ndarray:
     return grid[np.unique(k)]
 
 
-def _resample(t, x, use, seismic, lowpass, step, cfg: QCConfig):
+def _resample(t, x, use, seismic, lowpass, dt, step, cfg: QCConfig):
     """Uniform grid every ``step`` s: low-passed then sampled, or bin-averaged."""
     step_ns = round(step * NS_PER_S)
     if not use.any():
@@ -447,9 +451,7 @@ def _resample(t, x, use, seismic, lowpass, step, cfg: QCConfig):
     k = np.round((t - first) / step_ns).astype(np.int64)
     inside = (k >= 0) & (k < len(grid))
     if lowpass:
-        dt = sampling_interval(t[use])
-        width = max(3, round(cfg.lowpass_s / dt))
-        low, share = _smooth(x, use.astype(float), _hann(width))
+        low, share = _smooth(x, use.astype(float), _hann(cfg.lowpass_s, dt))
         ok = use | (share >= 0.5)
         ok &= np.isfinite(low)
         y = np.interp(grid, t[ok], low[ok]) if ok.any() else np.full(len(grid), np.nan)
