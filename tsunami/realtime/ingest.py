@@ -115,7 +115,9 @@ def _error(status: int, message: str, details: list[str] | None = None,
 
 def make_app(store: RecordStore, catalogue: StationCatalogue, config: IngestConfig,
              on_records: Callable[[list[Record]], object] | None = None) -> web.Application:
-    """The aiohttp application (run it with :func:`serve` or any aiohttp runner)."""
+    """The aiohttp application (run it with :func:`serve` or any aiohttp runner).
+    ``on_records`` gets each batch's new records after the commit, in the event loop:
+    keep it short (hand the work to a queue)."""
     limiter = RateLimiter(config.rate_per_s, config.burst)
     anonymous = RateLimiter(config.rate_per_s, config.burst)
 

@@ -278,10 +278,13 @@ def clean(data: RecordArray, station: Station, origin_ns: int | None = None,
     # 8. de-tiding
     method, tide = tide_model(grid, y, (out & int(BAD)) == 0, origin_ns, cfg.max_fit_days)
     eta = y - tide
-    if method in ("linear", "mean", "first"):
+    degraded = {"linear": "a linear trend fitted over a pre-event window too short for a "
+                "harmonic fit", "mean": "the mean of a pre-event window too short for a "
+                "trend", "first": "the first good sample (no pre-event data)"}
+    if method in degraded:
         out |= Flag.TIDE
-        notes.add("TIDE", len(grid), None, f"tide removed by its {method} over a "
-                  "pre-event window too short for a harmonic fit")
+        notes.add("TIDE", len(grid), None, f"datum and tide taken as {degraded[method]}; "
+                  "the tide's change since then stays in the anomaly")
     counts = {f.name: int(((flags & f) > 0).sum()) for f in Flag if ((flags & f) > 0).any()}
     return CleanSeries(station.id, station.kind, step, grid, eta, out, t, flags, counts,
                        notes.notes, method, coseismic, offset_s)
