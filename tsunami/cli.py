@@ -4,6 +4,7 @@
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
+    tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
 
 Every failure ends with one line on stderr and an exit status from
 :data:`tsunami.errors.EXIT_CODES` (README, "Operating it"); ``tsunami --debug ...``
@@ -36,6 +37,7 @@ from tsunami.errors import (
     environment_fault,
     is_netcdf_error,
 )
+from tsunami.realtime.commands import add_feeds_parser
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").
 CLI_RANGES = {
@@ -94,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
+
+    add_feeds_parser(commands)
 
     args = parser.parse_args(argv)
     with _warnings_on_stderr():
