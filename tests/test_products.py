@@ -216,8 +216,9 @@ def test_a_failing_export_cleans_up_and_keeps_latest(tmp_path, monkeypatch):
         publish({"bay": synthetic_town()}, tmp_path, info(2), crs=CRS.from_epsg(6677),
                 resolution=10.0)
     event = tmp_path / "test-event"
-    assert sorted(p.name for p in event.iterdir()) == ["collection.json", "forecast-001",
-                                                        "latest"]
+    assert sorted(p.name for p in event.iterdir() if not p.name.startswith(".")) == [
+        "collection.json", "forecast-001", "latest"]
+    assert not list(event.glob(".incoming-*")) and not list(event.glob(".reservations/*"))
     assert (event / "latest").resolve() == first.resolve()
 
 

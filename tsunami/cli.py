@@ -312,9 +312,10 @@ def _export(args) -> int:
     from tsunami.products import read_run
     from tsunami.region import Region
 
-    towns, summary = read_run(args.run_dir)
+    towns, summary = read_run(args.run_dir)  # only the files run.json lists, checked
     if not towns:
-        print(f"error: {args.run_dir} holds no town_*.nc fields to publish", file=sys.stderr)
+        print(f"error: {args.run_dir / 'run.json'} lists no town_*.nc fields to publish",
+              file=sys.stderr)
         return 2
     region_file = next(iter(towns.values())).attrs.get("region_file")
     if not region_file or not Path(region_file).exists():
@@ -329,7 +330,8 @@ def _export(args) -> int:
         source_type=summary.get("source_type", "unknown"),
         timings_s=summary.get("timings_s", {}), forecast_number=args.forecast,
         crs=_output_crs(args, None), resolution=args.resolution,
-        copies=sorted(args.run_dir.glob("town_*.nc")) + sorted(args.run_dir.glob("gauges.*")))
+        copies=[args.run_dir / f["name"] for f in summary["files"]
+                if f["name"].startswith(("town_", "gauges"))])
     _print_publication(folder)
     return 0
 

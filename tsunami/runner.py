@@ -3,7 +3,7 @@
 Data flow: :class:`~tsunami.region.Region` + :class:`~tsunami.scenario.Scenario` ->
 :func:`build_model` (grids, bathymetry, initial state) -> :class:`~tsunami.simulation.
 Simulation` -> :class:`RunResult` (xarray Datasets) -> :func:`write_outputs` (NetCDF and
-CSV, each written atomically).
+CSV, the folder written atomically as a whole).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 import xarray as xr
 
 from tsunami import __version__, checks
-from tsunami.atomic import atomic_path
 from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
 from tsunami.diagnostics import runup
@@ -28,6 +27,7 @@ from tsunami.grid import Grid
 from tsunami.model import ShallowWaterModel
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
+from tsunami.runfolder import SUMMARY, file_record, run_folder
 from tsunami.scenario import DisplacementSource, FaultSource, IncidentWaveSource, Scenario
 from tsunami.simulation import Simulation
 from tsunami.source.kinematic import KinematicRupture
@@ -234,36 +234,34 @@ def _provenance(region: Region, scenario: Scenario) -> dict:
 def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     """Write fields (NetCDF per grid), gauges (NetCDF + CSV) and ``run.json``.
 
-    Every file is written to a temporary name and renamed into place, so an interrupted
-    run never leaves a truncated file where a complete one stood.
+    The folder is written as a whole (:mod:`tsunami.runfolder`): built beside ``out_dir``,
+    flushed to disk and renamed into place, replacing an earlier run's folder, so it never
+    mixes two runs and an interrupted run leaves the previous folder intact. ``run.json``
+    lists every file with its size and SHA-256. Returns the paths in ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(out_dir, None, f"cannot create the output folder: {exc}") from None
-    written = []
-    for name, ds in result.fields.items():
-        written.append(write_netcdf(ds, out_dir / f"fields_{name}.nc"))
-    for name, ds in result.towns.items():
-        written.append(write_netcdf(ds, out_dir / f"town_{name}.nc"))
-    if result.gauges is not None:
-        written.append(write_netcdf(result.gauges, out_dir / "gauges.nc"))
-        written.append(result.recorder.write_csv(out_dir / "gauges.csv"))
-    origin = result.scenario.origin_time
-    summary = {
-        "region": result.region.name, "scenario": result.scenario.name,
-        "source_type": result.scenario.source_type,
-        "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
-        "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
-        "steps": result.steps, "grids": result.summary(), "towns": result.town_summary(),
-        "files": [p.name for p in written],
-    }
-    path = out_dir / "run.json"
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    written.append(path)
-    return written
+    with run_folder(out_dir) as folder:
+        written = []
+        for name, ds in result.fields.items():
+            written.append(write_netcdf(ds, folder / f"fields_{name}.nc"))
+        for name, ds in result.towns.items():
+            written.append(write_netcdf(ds, folder / f"town_{name}.nc"))
+        if result.gauges is not None:
+            written.append(write_netcdf(result.gauges, folder / "gauges.nc"))
+            written.append(result.recorder.write_csv(folder / "gauges.csv"))
+        origin = result.scenario.origin_time
+        summary = {
+            "region": result.region.name, "scenario": result.scenario.name,
+            "source_type": result.scenario.source_type,
+            "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
+            "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
+            "steps": result.steps, "grids": result.summary(),
+            "towns": result.town_summary(), "files": [file_record(p) for p in written],
+        }
+        path = folder / SUMMARY
+        with open(path, "w") as f:
+            json.dump(summary, f, indent=2, default=float)
+        written.append(path)
+    return [Path(out_dir) / p.name for p in written]
 
 
 def _nanmin(values: np.ndarray) -> float:
