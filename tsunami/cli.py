@@ -4,6 +4,9 @@
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
+    tsunami database build ZONE.toml REGION.toml STATIONS --out DB [--points CSV]
+    tsunami database info DB
+    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR
 """
 
 from __future__ import annotations
@@ -60,6 +63,40 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
+
+    p = commands.add_parser("database", help="unit-source databases for source estimation")
+    database = p.add_subparsers(dest="database_command", required=True)
+    b = database.add_parser("build", help="compute a unit-source database (dask)")
+    b.add_argument("zone", type=Path, help="fault zone (TOML)")
+    b.add_argument("region", type=Path, help="region (TOML): its outer grid is used")
+    b.add_argument("stations", type=Path, help="station catalogue (TOML or CSV)")
+    b.add_argument("--out", type=Path, required=True, help="database folder")
+    b.add_argument("--points", type=Path, help="forecast points CSV (id,lon,lat[,town])")
+    b.add_argument("--duration", type=float, default=3600.0,
+                   help="length of the Green's functions in s (default 3600)")
+    b.add_argument("--interval", type=float, default=15.0,
+                   help="their sampling interval in s (default 15)")
+    b.add_argument("--scheduler", help="address of a dask scheduler (default: a "
+                   "LocalCluster on this machine)")
+    b.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    b.add_argument("--threads-per-task", type=int, default=1,
+                   help="kernel threads each unit source runs on (default 1)")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.set_defaults(handler=_database_build)
+    b = database.add_parser("info", help="describe a unit-source database")
+    b.add_argument("database", type=Path, help="database folder or file")
+    b.set_defaults(handler=_database_info)
+
+    p = commands.add_parser("invert", help="estimate the source from gauge records")
+    p.add_argument("database", type=Path, help="unit-source database folder")
+    p.add_argument("records", type=Path, nargs="+",
+                   help="records as CSV time_s,eta_m[,flag] (time after the origin, "
+                   "de-tided sea surface in m); the file name (without .csv) is the "
+                   "station id, or give STATION=PATH")
+    p.add_argument("--at", type=float, required=True,
+                   help="time of the estimate, s after the origin: data up to it are used")
+    p.add_argument("--out", type=Path, required=True, help="folder for the estimate")
+    p.set_defaults(handler=_invert)
 
     args = parser.parse_args(argv)
     try:
@@ -238,6 +275,75 @@ def _bench(args) -> int:
         print(bench.demo(args.region, args.scenario).report())
     else:
         print(bench.kernel(args.size, args.dtype, args.samples).report())
+    return 0
+
+
+def _database_build(args) -> int:
+    from tsunami.realtime.database import build_database, read_forecast_points
+    from tsunami.realtime.stations import StationCatalogue
+    from tsunami.realtime.zone import FaultZone
+    from tsunami.region import Region
+
+    zone = FaultZone.load(args.zone)
+    region = Region.load(args.region)
+    stations = StationCatalogue.load(args.stations)
+    points = read_forecast_points(args.points) if args.points else []
+    if not (args.duration > 0 and 0 < args.interval <= args.duration):
+        raise InputError(None, "--interval", "need 0 < --interval <= --duration")
+    report = build_database(zone, region, stations, args.out, forecast_points=points,
+                            duration=args.duration, interval=args.interval,
+                            scheduler=args.scheduler, workers=args.workers,
+                            kernel_threads=args.threads_per_task,
+                            progress=not args.no_progress)
+    print(report.summary())
+    return 0
+
+
+def _database_info(args) -> int:
+    from tsunami.realtime.database import UnitSourceDatabase
+
+    db = UnitSourceDatabase(args.database)
+    a = db.attrs
+    print(f"{db.path}: zone {db.zone} ({len(db)} unit sources, {a['zone_rows']} rows x "
+          f"{a['zone_columns']} columns, rigidity {db.rigidity:.3g} Pa)")
+    print(f"  region {a['region']}, grid {db.grid.describe()}, dt {a['dt_s']:.3f} s")
+    print(f"  Green's functions: {a['duration_s']:.0f} s every {a['interval_s']:g} s; "
+          f"{a['equations']}")
+    print(f"  stations: {', '.join(db.stations) or '-'}")
+    print(f"  forecast points: {', '.join(db.forecast_points) or '-'}")
+    print(f"  built {a['created']} in {a['build_wall_s']:.0f} s with tsunami "
+          f"{a['code_version']}; {db.path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def _invert(args) -> int:
+    from tsunami.realtime.database import UnitSourceDatabase
+    from tsunami.realtime.inversion import invert, read_record_csv
+
+    db = UnitSourceDatabase(args.database)
+    records = {}
+    for item in args.records:
+        text = str(item)
+        station, path = (text.split("=", 1) if "=" in text and not Path(text).exists()
+                         else (item.stem, text))
+        if station in records:
+            raise InputError(path, None, f"a second record for station {station!r}")
+        records[station] = read_record_csv(Path(path))
+    estimate = invert(db, records, args.at)
+    files = estimate.write(args.out)
+    print(estimate.title())
+    print(f"  rms misfit {estimate.rms_m:.3f} m; regularisation "
+          f"{estimate.regularisation.get('rule')}, lambda "
+          f"{estimate.regularisation.get('lambda', float('nan')):.3g}; inversion "
+          f"{estimate.inversion_wall_s:.2f} s")
+    for s in estimate.stations:
+        print(f"  {s.station}: window {s.window_start_s:.0f}-{s.window_end_s:.0f} s, "
+              f"variance reduction {100 * s.variance_reduction:.0f} %")
+    for station, why in estimate.ignored.items():
+        print(f"  {station} not used: {why}")
+    print(f"estimate in {args.out.resolve()}:")
+    for path in files.values():
+        print(f"  {path.name}")
     return 0
 
 
