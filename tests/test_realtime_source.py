@@ -24,6 +24,7 @@ from tsunami.realtime.database import (
 from tsunami.realtime.inversion import (
     GaugeRecord,
     InversionSettings,
+    _delayed,
     _solve,
     invert,
     l_curve_corner,
@@ -31,7 +32,7 @@ from tsunami.realtime.inversion import (
     resample,
 )
 from tsunami.realtime.stations import StationCatalogue
-from tsunami.realtime.zone import FaultZone
+from tsunami.realtime.zone import FaultZone, laplacian
 from tsunami.region import Region
 from tsunami.runner import run
 from tsunami.scenario import Scenario
@@ -118,6 +119,21 @@ def test_nnls_tikhonov_recovers_smooth_slip_and_lcurve_finds_the_corner():
     residual = np.array([1.0, 1.001, 1.002, 1.01, 1.1, 2.0, 4.0, 8.0])
     roughness = np.array([100.0, 30.0, 10.0, 3.0, 1.0, 0.9, 0.85, 0.8])
     assert l_curve_corner(residual, roughness) == 4
+
+
+def test_smoothing_pins_lateral_and_bottom_edges_but_not_the_top():
+    lap = laplacian([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2])
+    # Uniform slip is rough only against the zero-slip ghosts beyond the pinned edges.
+    assert list(lap @ np.ones(6)) == [1, 0, 1, 2, 1, 2]
+    assert np.allclose(lap, lap.T)
+
+
+def test_rupture_delay_shifts_each_unit():
+    times = np.arange(0.0, 301.0, 15.0)
+    response = np.vstack([np.minimum(times / 60.0, 1.0)] * 2)
+    shifted = _delayed(response, times, np.array([0.0, 60.0]))
+    assert np.array_equal(shifted[0], response[0])
+    assert np.allclose(shifted[1], np.minimum(np.maximum(times - 60.0, 0.0) / 60.0, 1.0))
 
 
 def test_resample_averages_fine_records_and_masks_gaps():
@@ -326,7 +342,7 @@ def test_invert_cli(twin, tmp_path, capsys):
         paths.append(str(path))
     out = tmp_path / "estimate"
     code = main(["invert", str(twin["db"].path.parent), *paths, "DART1=" + paths[0],
-                 "--at", "600", "--out", str(out)])
+                 "--at", "600", "--out", str(out), "--hypocentre", "139.3", "42.35", "15000"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert "Mw 7." in printed.out and "DART1 not used" in printed.out

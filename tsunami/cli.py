@@ -6,7 +6,7 @@
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
     tsunami database build ZONE.toml REGION.toml STATIONS --out DB [--points CSV]
     tsunami database info DB
-    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR
+    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR [--hypocentre LON LAT DEPTH_M]
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--at", type=float, required=True,
                    help="time of the estimate, s after the origin: data up to it are used")
     p.add_argument("--out", type=Path, required=True, help="folder for the estimate")
+    p.add_argument("--hypocentre", type=float, nargs=3, metavar=("LON", "LAT", "DEPTH_M"),
+                   help="hypocentre from the alert: each unit starts to slip when a rupture "
+                   "front reaches it")
+    p.add_argument("--rupture-velocity", type=float, default=2000.0,
+                   help="speed of that rupture front in m/s (default 2000)")
     p.set_defaults(handler=_invert)
 
     args = parser.parse_args(argv)
@@ -318,8 +323,15 @@ def _database_info(args) -> int:
 
 def _invert(args) -> int:
     from tsunami.realtime.database import UnitSourceDatabase
-    from tsunami.realtime.inversion import invert, read_record_csv
+    from tsunami.realtime.inversion import InversionSettings, invert, read_record_csv
 
+    if not args.rupture_velocity > 0:
+        raise InputError(None, "--rupture-velocity", "must be positive")
+    if args.hypocentre is not None:
+        lon, lat, depth = args.hypocentre
+        if not (-180 <= lon <= 360 and -90 <= lat <= 90 and 0 <= depth <= 700e3):
+            raise InputError(None, "--hypocentre", f"not a longitude, latitude and depth "
+                             f"(m): {args.hypocentre}")
     db = UnitSourceDatabase(args.database)
     records = {}
     for item in args.records:
@@ -329,7 +341,9 @@ def _invert(args) -> int:
         if station in records:
             raise InputError(path, None, f"a second record for station {station!r}")
         records[station] = read_record_csv(Path(path))
-    estimate = invert(db, records, args.at)
+    estimate = invert(db, records, args.at,
+                      InversionSettings(rupture_velocity=args.rupture_velocity),
+                      hypocentre=tuple(args.hypocentre) if args.hypocentre else None)
     files = estimate.write(args.out)
     print(estimate.title())
     print(f"  rms misfit {estimate.rms_m:.3f} m; regularisation "

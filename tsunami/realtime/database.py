@@ -49,7 +49,7 @@ from tsunami.atomic import atomic_path
 from tsunami.errors import InputError
 from tsunami.grid import Grid
 from tsunami.realtime.stations import STATION_ID, StationCatalogue
-from tsunami.realtime.zone import FaultZone, laplacian, neighbour_pairs
+from tsunami.realtime.zone import FaultZone, laplacian
 from tsunami.region import Region
 from tsunami.source.okada import Subfault
 
@@ -149,7 +149,8 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
     ids = [c[0] for c in candidates]
     for pid in ids:
         if ids.count(pid) > 1:
-            raise ValueError(f"point id {pid!r} is both a station and a forecast point")
+            raise InputError(stations.path if stations else None, f"id {pid}",
+                             "the id names both a station and a forecast point")
     wet = depth >= MIN_POINT_DEPTH
     if not wet.any():
         raise ValueError(f"grid {grid.name!r} has no water {MIN_POINT_DEPTH:g} m deep")
@@ -159,8 +160,8 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
     for pid, kind, lon, lat, station_depth, town in candidates:
         if not grid.contains(lon, lat):
             if kind == FORECAST_POINT:
-                raise ValueError(f"forecast point {pid!r} at ({lon}, {lat}) lies outside "
-                                 f"grid {grid.name!r} {grid.bounds}")
+                raise InputError(None, f"forecast point {pid}", f"({lon}, {lat}) lies "
+                                 f"outside grid {grid.name!r} {grid.bounds}")
             outside.append(pid)
             continue
         j = min(int((lat - grid.y0) / grid.dy), grid.ny - 1)
@@ -330,7 +331,7 @@ def _run_tasks(todo, grid, depth, boundaries, points, times, dt, dtype, parts, f
     else:
         cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                processes=processes, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.CRITICAL)
         client = Client(cluster)
     wall, cpu = [], []
     try:
@@ -580,16 +581,19 @@ class UnitSourceDatabase:
         return [p.id for p in self.points.values() if p.kind == FORECAST_POINT]
 
     def laplacian(self) -> np.ndarray:
-        """Graph Laplacian of the units (:func:`tsunami.realtime.zone.laplacian`)."""
-        return laplacian(len(self.units), neighbour_pairs(self.rows, self.columns))
+        """Smoothing operator of the units (:func:`tsunami.realtime.zone.laplacian`)."""
+        return laplacian(self.rows, self.columns)
 
-    def response(self, point: str) -> np.ndarray:
+    def response(self, point: str, offset_kinds: tuple[str, ...] = ("bottom_pressure",)
+                 ) -> np.ndarray:
         """What the gauge at ``point`` records per metre of slip of each unit (unit,
-        time): the sea surface, less the sea-floor uplift for a bottom-pressure gauge
-        (it measures the water column above a sensor that moved with the sea floor)."""
+        time): the sea surface, less the sea-floor uplift under the point where its kind
+        is in ``offset_kinds``: a bottom-pressure gauge measures the water column above a
+        sensor that moved with the sea floor (a GNSS buoy positioned against a coastal
+        reference station that subsided with the coast records nearly the same)."""
         k = self._index[point]
         series = self.eta[:, k, :]
-        if self.points[point].kind == "bottom_pressure":
+        if self.points[point].kind in offset_kinds:
             series = series - self.uplift[:, k][:, None]
         return series
 

@@ -91,6 +91,8 @@ class SourceEstimate:
     inversion_wall_s: float = 0.0
     #: (lon deg, lat deg, depth m) of the hypocentre where an alert gave it: drawn on maps.
     hypocentre: tuple[float, float, float] | None = None
+    #: The rules the windows and the fit followed (InversionSettings as a dict).
+    settings: dict = field(default_factory=dict)
 
     # -- figures ------------------------------------------------------------------------
     @property
@@ -147,6 +149,8 @@ class SourceEstimate:
                                       "kind": s.kind} for s in self.stations},
             "stations_ignored": self.ignored,
             "regularisation": {k: v for k, v in self.regularisation.items() if k != "curve"},
+            "hypocentre": list(self.hypocentre) if self.hypocentre is not None else None,
+            "settings": self.settings,
             "slip_m": {name: float(v) for name, v in zip(db.unit_names, self.slip,
                                                          strict=True)},
             "inversion_wall_s": self.inversion_wall_s,

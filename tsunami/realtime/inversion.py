@@ -21,8 +21,13 @@ Method (documented in README.md, "Source estimation"):
    where they are sampled more finely, interpolated linearly where coarser; samples with
    no valid data near them (gaps, NaN, QC flags) are masked, not filled.
 3. Fit. The slip s (m, one value per unit) minimises ||G s - d||^2 + lambda^2 ||L s||^2
-   subject to s >= 0, with G the stacked unit responses, d the stacked observations and
-   L the graph Laplacian of neighbouring units (Tikhonov smoothing of the second kind);
+   subject to s >= 0, with G the stacked unit responses (each delayed by the travel
+   time of a ``rupture_velocity`` front, 2 km/s, from the hypocentre when the alert
+   gives one; bottom-pressure responses include the permanent -uz offset), d the
+   stacked observations (every sample weighs the same) and
+   L the Laplacian of neighbouring units, with zero slip beyond the lateral and deepest
+   edges of the zone and a free top edge (:func:`tsunami.realtime.zone.laplacian`;
+   Tikhonov smoothing of the second kind);
    solved as a non-negative least-squares problem on the augmented system
    [G; lambda L] s = [d; 0] (Lawson & Hanson 1974, scipy.optimize.nnls).
 4. Regularisation weight. lambda is taken at the corner of the L-curve (Hansen 1992,
@@ -39,6 +44,7 @@ Method (documented in README.md, "Source estimation"):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -52,6 +58,7 @@ from scipy.optimize import nnls
 from tsunami.errors import InputError
 from tsunami.realtime.database import UnitSourceDatabase
 from tsunami.realtime.estimate import SourceEstimate, StationFit
+from tsunami.source.kinematic import rupture_times
 from tsunami.source.scaling import magnitude_from_moment
 
 
@@ -88,6 +95,16 @@ class InversionSettings:
     lambda_range: tuple[float, float] = (1e-4, 1.0)
     #: A fixed lambda (relative to sigma_max(G) / sigma_max(L)) instead of the L-curve.
     fixed_lambda: float | None = None
+    #: Kinds of station whose records include minus the sea-floor uplift under them
+    #: (eta - uz): bottom-pressure gauges. Empty for records whose processing removed the
+    #: coseismic offset; add "sea_surface_height" for GNSS buoys positioned against a
+    #: reference station on a coast that moved with the sea floor.
+    seafloor_offset_kinds: tuple[str, ...] = ("bottom_pressure",)
+    #: With a hypocentre (from the alert), each unit's response is delayed by the time a
+    #: rupture front at this speed (m/s) takes from the hypocentre to its centroid;
+    #: great ruptures last minutes (2011: about 150 s over 500 km at about 2 km/s,
+    #: Satake et al. 2013). None: every unit slips at the origin time.
+    rupture_velocity: float | None = 2000.0
 
     def __post_init__(self) -> None:
         if not 0 < self.arrival_fraction < 1:
@@ -198,16 +215,50 @@ def resample(record: GaugeRecord, times: np.ndarray) -> np.ndarray:
 
 
 def invert(db: UnitSourceDatabase, records: Mapping[str, GaugeRecord | tuple], now: float,
-           settings: InversionSettings | None = None) -> SourceEstimate:
+           settings: InversionSettings | None = None,
+           hypocentre: tuple[float, float, float] | None = None) -> SourceEstimate:
     """Estimate the slip of every unit source of ``db`` from ``records`` (by station id)
-    up to ``now`` (s after the origin). Stations the database does not know are left out
-    and listed in the estimate."""
+    up to ``now`` (s after the origin). ``hypocentre`` (lon deg, lat deg, depth m; from
+    the alert) delays each unit by the rupture front's travel time to it. Stations the
+    database does not know are left out and listed in the estimate."""
     start = time.perf_counter()
     settings = settings or InversionSettings()
+    fits, ignored = _windows(db, records, now, settings, hypocentre)
+    slip, regularisation = np.zeros(len(db)), {"rule": "none (no data)"}
+    if fits:
+        g = np.vstack([response[:, fit.used].T for fit, response in fits])
+        d = np.concatenate([fit.observed[fit.used] for fit, _ in fits])
+        slip, regularisation = _solve(g, d, db.laplacian(), settings)
+    return _estimate(db, now, slip, fits, ignored, regularisation, start, hypocentre,
+                     settings)
+
+
+def evaluate(db: UnitSourceDatabase, records: Mapping[str, GaugeRecord | tuple], now: float,
+             slip: np.ndarray, settings: InversionSettings | None = None,
+             hypocentre: tuple[float, float, float] | None = None) -> SourceEstimate:
+    """How a given ``slip`` (m per unit: a published model, an alert scenario) fits the
+    records up to ``now``, with the windows and delays :func:`invert` would use."""
+    slip = np.asarray(slip, dtype=np.float64)
+    if slip.shape != (len(db),):
+        raise ValueError(f"expected {len(db)} slip values, got shape {slip.shape}")
+    start = time.perf_counter()
+    settings = settings or InversionSettings()
+    fits, ignored = _windows(db, records, now, settings, hypocentre)
+    return _estimate(db, now, slip, fits, ignored, {"rule": "given slip"}, start, hypocentre,
+                     settings)
+
+
+def _windows(db: UnitSourceDatabase, records: Mapping[str, GaugeRecord | tuple], now: float,
+             settings: InversionSettings, hypocentre: tuple[float, float, float] | None
+             ) -> tuple[list[tuple[StationFit, np.ndarray]], dict[str, str]]:
+    """Per usable station its window with the resampled record (NaN where not fitted)
+    and the units' responses over the window; and the stations left out, with why."""
     arrivals = first_arrivals(db, settings.arrival_fraction)
+    delays = np.zeros(len(db))
+    if hypocentre is not None and settings.rupture_velocity is not None:
+        delays = rupture_times(db.units, hypocentre, settings.rupture_velocity)
     ignored: dict[str, str] = {}
-    fits: list[tuple[StationFit, np.ndarray]] = []
-    blocks, data = [], []
+    fits = []
     end = min(float(now), float(db.times[-1]))
     for sid, raw in records.items():
         if sid not in db.points or db.points[sid].kind == "forecast_point":
@@ -225,27 +276,33 @@ def invert(db: UnitSourceDatabase, records: Mapping[str, GaugeRecord | tuple], n
             ignored[sid] = (f"{int(use.sum())} valid samples between {opens:.0f} and "
                             f"{end:.0f} s (first possible arrival {arrivals[sid]:.0f} s)")
             continue
-        response = db.response(sid)
-        blocks.append(response[:, use].T)
-        data.append(observed[use])
         fits.append((StationFit(sid, db.points[sid].kind, opens, end, arrivals[sid],
                                 db.times[in_window], np.where(use, observed, np.nan)[in_window],
-                                np.zeros(int(in_window.sum()))), response[:, in_window]))
-    n = len(db)
-    regularisation: dict = {"rule": "none (no data)"}
-    slip = np.zeros(n)
-    if blocks:
-        slip, regularisation = _solve(np.vstack(blocks), np.concatenate(data), db.laplacian(),
-                                      settings)
-        for fit, response in fits:
-            fit.predicted[:] = slip @ response
+                                np.zeros(int(in_window.sum()))),
+                     _delayed(db.response(sid, settings.seafloor_offset_kinds), db.times,
+                              delays)[:, in_window]))
+    return fits, ignored
+
+
+def _delayed(response: np.ndarray, times: np.ndarray, delays: np.ndarray) -> np.ndarray:
+    """Each unit's response (unit, time) starting ``delays`` (s) later: zero before."""
+    if not np.any(delays):
+        return response
+    return np.stack([np.interp(times - d, times, r, left=0.0)
+                     for r, d in zip(response, delays, strict=True)])
+
+
+def _estimate(db, now, slip, fits, ignored, regularisation, start, hypocentre, settings
+              ) -> SourceEstimate:
+    for fit, response in fits:
+        fit.predicted[:] = slip @ response
     moment = db.moment(slip)
-    magnitude = magnitude_from_moment(moment) if moment > 0 else float("nan")
     return SourceEstimate(db=db, time_s=float(now), slip=slip, moment_Nm=moment,
-                          magnitude=magnitude, stations=[f for f, _ in fits],
-                          ignored=ignored,
+                          magnitude=magnitude_from_moment(moment) if moment > 0 else math.nan,
+                          stations=[f for f, _ in fits], ignored=ignored,
                           regularisation=regularisation,
-                          inversion_wall_s=time.perf_counter() - start)
+                          inversion_wall_s=time.perf_counter() - start,
+                          hypocentre=hypocentre, settings=dataclasses.asdict(settings))
 
 
 def _solve(g: np.ndarray, d: np.ndarray, lap: np.ndarray, settings: InversionSettings

@@ -170,16 +170,25 @@ def neighbour_pairs(rows: Sequence[int], columns: Sequence[int]) -> list[tuple[i
             for key in ((r, c + 1), (r + 1, c)) if key in at]
 
 
-def laplacian(n: int, pairs: Sequence[tuple[int, int]]) -> np.ndarray:
-    """The graph Laplacian (n x n) of units joined by ``pairs``: row i holds the number of
-    neighbours of i on the diagonal and -1 at each neighbour, so ``L @ slip`` vanishes for
-    uniform slip and grows with its roughness. Edges of the zone are free (no zero-slip
-    padding): the data, not the regularisation, decide whether slip reaches them."""
+def laplacian(rows: Sequence[int], columns: Sequence[int]) -> np.ndarray:
+    """The smoothing operator of units given by their row and column (n x n): row i of
+    ``L @ slip`` is the sum over i's four sides of (slip_i - slip of the unit beyond).
+    Beyond the first and last columns and the deepest row lies a ghost unit of zero slip,
+    so slip tapers towards those edges of the zone; the top edge is free (no ghost: slip
+    may reach the trench). ``L @ slip`` vanishes for uniform slip away from the pinned
+    edges and grows with roughness."""
+    rows = np.asarray(rows, dtype=int)
+    columns = np.asarray(columns, dtype=int)
+    n = rows.size
     lap = np.zeros((n, n))
-    for i, j in pairs:
+    for i, j in neighbour_pairs(rows, columns):
         lap[i, j] = lap[j, i] = -1.0
         lap[i, i] += 1.0
         lap[j, j] += 1.0
+    if n:
+        pinned = ((columns == columns.min()).astype(int) + (columns == columns.max())
+                  + (rows == rows.max()))
+        lap[np.arange(n), np.arange(n)] += pinned
     return lap
 
 
