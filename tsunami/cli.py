@@ -5,6 +5,8 @@
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
     tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
+    tsunami database {build,info} ...   (unit-source databases; README)
+    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR   (source estimate; README)
 
 Every failure ends with one line on stderr and an exit status from
 :data:`tsunami.errors.EXIT_CODES` (README, "Operating it"); ``tsunami --debug ...``
@@ -37,7 +39,7 @@ from tsunami.errors import (
     environment_fault,
     is_netcdf_error,
 )
-from tsunami.realtime.commands import add_feeds_parser
+from tsunami.realtime.commands import add_feeds_parser, add_source_parsers
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").
 CLI_RANGES = {
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(handler=_bench)
 
     add_feeds_parser(commands)
+    add_source_parsers(commands)
 
     args = parser.parse_args(argv)
     with _warnings_on_stderr():

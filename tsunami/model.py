@@ -34,7 +34,8 @@ class ShallowWaterModel:
     dt: time step (s); by default the CFL step from the deepest water.
     dry_depth: water thinner than this (m) is dry.
     linear_depth: where the still depth exceeds this (m), advection is dropped (linear
-        long-wave equations); ``inf`` keeps the full nonlinear equations everywhere.
+        long-wave equations); ``inf`` keeps the full nonlinear equations everywhere and
+        ``0`` gives the linear equations wherever the sea was (unit-source databases).
     max_speed: cap on the flow speed (m/s) guarding thin-film spikes at the shoreline.
     arrival_threshold: rise above the still level (m) that defines the arrival time.
     blowup_elevation: a surface this far (m) above the still level is a blow-up.
@@ -64,8 +65,8 @@ class ShallowWaterModel:
                             ("arrival_threshold", arrival_threshold)):
             if not 0 < value < np.inf:  # inf would make dt 0 (max_speed) or stop nothing
                 raise ValueError(f"{name} must be positive and finite, got {value}")
-        if not linear_depth > 0:  # inf: nonlinear everywhere
-            raise ValueError(f"linear_depth must be positive, got {linear_depth}")
+        if not linear_depth >= 0:  # inf: nonlinear everywhere
+            raise ValueError(f"linear_depth must be 0 or more, got {linear_depth}")
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.gravity = gravity
         self.cfl = cfl

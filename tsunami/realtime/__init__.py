@@ -11,5 +11,10 @@ estimate -> forecast, driven unattended by the watch service.
 - :mod:`~tsunami.realtime.qc`: quality control to a clean de-tided anomaly;
 - :mod:`~tsunami.realtime.triggers`: the DART detector and the anomaly trigger;
 - :mod:`~tsunami.realtime.alerts`: earthquake alerts (JSON, QuakeML, JMA XML);
-- :mod:`~tsunami.realtime.commands`: ``tsunami feeds ...``.
+- :mod:`~tsunami.realtime.zone`: fault zones tiled into unit sources;
+- :mod:`~tsunami.realtime.database`: the unit-source database (Green's functions at the
+  stations and forecast points, initial sea surfaces), built in parallel with dask;
+- :mod:`~tsunami.realtime.inversion`: slip from the records so far (NNLS + Tikhonov,
+  L-curve), returning a :class:`~tsunami.realtime.estimate.SourceEstimate`;
+- :mod:`~tsunami.realtime.commands`: ``tsunami feeds ...``, ``database ...``, ``invert``.
 """

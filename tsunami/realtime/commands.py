@@ -1,4 +1,5 @@
-"""``tsunami feeds ...``: thin command-line shells over the real-time feed API.
+"""``tsunami feeds ...``, ``tsunami database ...``, ``tsunami invert``: thin
+command-line shells over the real-time API (feeds, unit-source database, inversion).
 
     tsunami feeds replay FILE ... --catalogue CAT --db DB [--epoch ISO] [--speed X]
     tsunami feeds watch FOLDER --catalogue CAT --db DB [--epoch ISO] [--interval S]
@@ -6,6 +7,9 @@
     tsunami feeds qc --catalogue CAT --db DB [--origin ISO | --alert FILE] [--out DIR]
     tsunami feeds alert FILE ...
     tsunami feeds bench [--records N]
+    tsunami database build ZONE.toml REGION.toml STATIONS --out DB [--points CSV]
+    tsunami database info DB
+    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR [--hypocentre LON LAT DEPTH_M]
 """
 
 from __future__ import annotations
@@ -274,3 +278,123 @@ async def _bench_http(db: Path, catalogue, n: int) -> float:
     await server
     store.close()
     return rate
+
+
+def add_source_parsers(commands) -> None:
+    """Add ``database`` (build, info) and ``invert`` to the main parser's sub-parsers."""
+    p = commands.add_parser("database", help="unit-source databases for source estimation")
+    database = p.add_subparsers(dest="database_command", required=True)
+    b = database.add_parser("build", help="compute a unit-source database (dask)")
+    b.add_argument("zone", type=Path, help="fault zone (TOML)")
+    b.add_argument("region", type=Path, help="region (TOML): its outer grid is used")
+    b.add_argument("stations", type=Path, help="station catalogue (TOML or CSV)")
+    b.add_argument("--out", type=Path, required=True, help="database folder")
+    b.add_argument("--points", type=Path, help="forecast points CSV (id,lon,lat[,town])")
+    b.add_argument("--duration", type=float, default=3600.0,
+                   help="length of the Green's functions in s (default 3600)")
+    b.add_argument("--interval", type=float, default=15.0,
+                   help="their sampling interval in s (default 15)")
+    b.add_argument("--scheduler", help="address of a dask scheduler (default: a "
+                   "LocalCluster on this machine)")
+    b.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    b.add_argument("--threads-per-task", type=int, default=1,
+                   help="kernel threads each unit source runs on (default 1)")
+    b.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    b.set_defaults(handler=_database_build)
+    b = database.add_parser("info", help="describe a unit-source database")
+    b.add_argument("database", type=Path, help="database folder or file")
+    b.set_defaults(handler=_database_info)
+
+    p = commands.add_parser("invert", help="estimate the source from gauge records")
+    p.add_argument("database", type=Path, help="unit-source database folder")
+    p.add_argument("records", type=Path, nargs="+",
+                   help="records as CSV time_s,eta_m[,flag] (time after the origin, "
+                   "de-tided sea surface in m); the file name (without .csv) is the "
+                   "station id, or give STATION=PATH")
+    p.add_argument("--at", type=float, required=True,
+                   help="time of the estimate, s after the origin: data up to it are used")
+    p.add_argument("--out", type=Path, required=True, help="folder for the estimate")
+    p.add_argument("--hypocentre", type=float, nargs=3, metavar=("LON", "LAT", "DEPTH_M"),
+                   help="hypocentre from the alert: each unit starts to slip when a rupture "
+                   "front reaches it")
+    p.add_argument("--rupture-velocity", type=float, default=2000.0,
+                   help="speed of that rupture front in m/s (default 2000)")
+    p.set_defaults(handler=_invert)
+
+
+def _database_build(args) -> int:
+    from tsunami.realtime.database import build_database, read_forecast_points
+    from tsunami.realtime.stations import StationCatalogue
+    from tsunami.realtime.zone import FaultZone
+    from tsunami.region import Region
+
+    zone = FaultZone.load(args.zone)
+    region = Region.load(args.region)
+    stations = StationCatalogue.load(args.stations)
+    points = read_forecast_points(args.points) if args.points else []
+    if not (args.duration > 0 and 0 < args.interval <= args.duration):
+        raise InputError(None, "--interval", "need 0 < --interval <= --duration")
+    report = build_database(zone, region, stations, args.out, forecast_points=points,
+                            duration=args.duration, interval=args.interval,
+                            scheduler=args.scheduler, workers=args.workers,
+                            kernel_threads=args.threads_per_task,
+                            progress=not args.no_progress)
+    print(report.summary())
+    return 0
+
+
+def _database_info(args) -> int:
+    from tsunami.realtime.database import UnitSourceDatabase
+
+    db = UnitSourceDatabase(args.database)
+    a = db.attrs
+    print(f"{db.path}: zone {db.zone} ({len(db)} unit sources, {a['zone_rows']} rows x "
+          f"{a['zone_columns']} columns, rigidity {db.rigidity:.3g} Pa)")
+    print(f"  region {a['region']}, grid {db.grid.describe()}, dt {a['dt_s']:.3f} s")
+    print(f"  Green's functions: {a['duration_s']:.0f} s every {a['interval_s']:g} s; "
+          f"{a['equations']}")
+    print(f"  stations: {', '.join(db.stations) or '-'}")
+    print(f"  forecast points: {', '.join(db.forecast_points) or '-'}")
+    print(f"  built {a['created']} in {a['build_wall_s']:.0f} s with tsunami "
+          f"{a['code_version']}; {db.path.stat().st_size / 1e6:.1f} MB")
+    return 0
+
+
+def _invert(args) -> int:
+    from tsunami.realtime.database import UnitSourceDatabase
+    from tsunami.realtime.inversion import InversionSettings, invert, read_record_csv
+
+    if not args.rupture_velocity > 0:
+        raise InputError(None, "--rupture-velocity", "must be positive")
+    if args.hypocentre is not None:
+        lon, lat, depth = args.hypocentre
+        if not (-180 <= lon <= 360 and -90 <= lat <= 90 and 0 <= depth <= 700e3):
+            raise InputError(None, "--hypocentre", f"not a longitude, latitude and depth "
+                             f"(m): {args.hypocentre}")
+    db = UnitSourceDatabase(args.database)
+    records = {}
+    for item in args.records:
+        text = str(item)
+        station, path = (text.split("=", 1) if "=" in text and not Path(text).exists()
+                         else (item.stem, text))
+        if station in records:
+            raise InputError(path, None, f"a second record for station {station!r}")
+        records[station] = read_record_csv(Path(path))
+    estimate = invert(db, records, args.at,
+                      InversionSettings(rupture_velocity=args.rupture_velocity),
+                      hypocentre=tuple(args.hypocentre) if args.hypocentre else None)
+    files = estimate.write(args.out)
+    print(estimate.title())
+    print(f"  rms misfit {estimate.rms_m:.3f} m; regularisation "
+          f"{estimate.regularisation.get('rule')}, lambda "
+          f"{estimate.regularisation.get('lambda', float('nan')):.3g}; inversion "
+          f"{estimate.inversion_wall_s:.2f} s")
+    for s in estimate.stations:
+        print(f"  {s.station}: window {s.window_start_s:.0f}-{s.window_end_s:.0f} s, "
+              f"variance reduction {100 * s.variance_reduction:.0f} %")
+    for station, why in estimate.ignored.items():
+        print(f"  {station} not used: {why}")
+    print(f"estimate in {args.out.resolve()}:")
+    for path in files.values():
+        print(f"  {path.name}")
+    return 0
