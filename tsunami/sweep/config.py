@@ -26,7 +26,14 @@ from pathlib import Path
 from tsunami.config import Table, load_toml
 from tsunami.errors import InputError
 from tsunami.names import check_name
-from tsunami.scenario import Numerics, OutputOptions, Scenario, _parse_time, _source
+from tsunami.scenario import (
+    Numerics,
+    OutputOptions,
+    Scenario,
+    _parse_time,
+    _source,
+    parse_numerics,
+)
 from tsunami.source.scaling import LAWS
 from tsunami.sweep.scenarios import (
     GRID_PARAMETERS,
@@ -129,15 +136,7 @@ def _settings(root: Table, meta: Table, path: Path, duration: float | None
             raise meta.error("duration", "missing required key (simulated time, s, of the "
                              "scenarios the sweep file defines)")
         duration = meta.number("duration", positive=True)
-    numerics = Numerics()
-    if root.has("numerics"):
-        t = root.table("numerics")
-        t.check_keys({"dtype", "cfl", "dry_depth", "max_speed"})
-        numerics = Numerics(
-            dtype=t.str("dtype", "float32", choices={"float32", "float64"}),
-            cfl=t.number("cfl", 0.7, positive=True, maximum=1.0),
-            dry_depth=t.number("dry_depth", 1e-3, positive=True, maximum=1.0),
-            max_speed=t.number("max_speed", 20.0, positive=True))
+    numerics = parse_numerics(root.table("numerics")) if root.has("numerics") else Numerics()
     output = OutputOptions()
     if root.has("output"):
         t = root.table("output")
