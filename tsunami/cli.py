@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
                    "one per core)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. "
                    "tcp://host:8786) instead of a LocalCluster")
+    p.add_argument("--numba-threads", type=int, help="Numba threads per scenario (default: "
+                   "a LocalCluster's cores shared among its workers; 1 on --scheduler)")
     p.add_argument("--duration", type=float, help="simulated time (s) of every scenario, "
                    "overriding the files (quick looks, benchmarks)")
     p.add_argument("--list", action="store_true", help="list the scenarios and exit")

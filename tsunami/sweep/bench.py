@@ -9,6 +9,7 @@ DEMs and the compiled kernels, as in any real sweep.
 
 from __future__ import annotations
 
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -44,7 +45,9 @@ class SweepBenchmark:
 
 
 def run(sweep_path: str | Path, scenarios: int = 4, duration: float = DURATION,
-        workers: tuple[int, ...] = (1, 2)) -> SweepBenchmark:
+        workers: tuple[int, ...] = (1, 2), threads: int | None = None) -> SweepBenchmark:
+    """Benchmark ``scenarios`` of a sweep file on LocalClusters of each ``workers`` count,
+    with ``threads`` Numba threads per worker (default cores // workers)."""
     sweep = Sweep.load(sweep_path, duration=duration)
     sweep = sweep.subset(slice(None, None, max(1, len(sweep.scenarios) // scenarios)))
     sweep = sweep.subset(slice(scenarios))
@@ -53,14 +56,17 @@ def run(sweep_path: str | Path, scenarios: int = 4, duration: float = DURATION,
     region = Region.load(sweep.region_path)
     result = SweepBenchmark(sweep.name, region.name, len(sweep.scenarios), duration)
     for n in workers:
+        print(f"{n} worker(s): {len(sweep.scenarios)} scenarios of {duration:g} s ...",
+              file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            with dask_client(n, dashboard_address=":0") as client:
+            with dask_client(n, dashboard_address=":0", threads=threads) as client:
                 startup = time.perf_counter() - start
-                threads = client.run(lambda: __import__("numba").config.NUMBA_NUM_THREADS)
-                report = run_sweep(sweep, tmp, client, region=region, progress=False)
+                report = run_sweep(sweep, tmp, client, region=region, progress=False,
+                                   threads=threads)
         result.rows.append({
-            "workers": n, "numba_threads": min(threads.values()), "startup_s": startup,
+            "workers": n, "startup_s": startup,
+            "numba_threads": max((o.numba_threads for o in report.done), default=0),
             "wall_s": report.wall_s, "per_hour": report.ran / report.wall_s * 3600.0,
             "cpu_s": report.cpu_s_per_scenario, "peak_memory_mb": report.peak_memory_mb,
             "failed": len(report.failed)})

@@ -23,7 +23,8 @@ def main(args, crs) -> int:
         from tsunami.sweep import bench
 
         result = bench.run(args.sweep or BENCH_SWEEP, scenarios=args.scenarios,
-                           duration=args.duration or bench.DURATION)
+                           duration=args.duration or bench.DURATION,
+                           threads=args.numba_threads)
         print(result.report())
         return 0
     if args.sweep is None:
@@ -37,14 +38,14 @@ def main(args, crs) -> int:
     region = Region.load(sweep.region_path)
     print(f"sweep {sweep.name}: {len(sweep.scenarios)} scenarios on region {region.name} "
           f"({', '.join(t.name for t in region.towns) or 'no towns'})", file=sys.stderr)
-    with dask_client(args.workers, args.scheduler) as client:
+    with dask_client(args.workers, args.scheduler, threads=args.numba_threads) as client:
         workers = client.scheduler_info(n_workers=-1)["workers"]
         print(f"Dask: {len(workers)} workers, "
               f"{sum(w['nthreads'] for w in workers.values())} threads "
               f"({'scheduler ' + args.scheduler if args.scheduler else 'LocalCluster'})",
               file=sys.stderr)
         report = run_sweep(sweep, args.out, client, region=region,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, threads=args.numba_threads)
     print(report.summary())
     if not args.no_products:
         with SweepStore.open(args.out / "sweep.zarr", region, sweep.name) as store:

@@ -38,9 +38,10 @@ from tsunami.sweep.scenarios import COORDINATE_UNITS, COORDINATES, SweepScenario
 from tsunami.sweep.worker import FIELDS, Outcome
 
 RUN_TEXT = ("scenario", "name", "state", "error", "worker", "finished_at")
-RUN_NUMBERS = ("wall_s", "cpu_s", "setup_s", "simulation_s", "peak_memory_mb")
+RUN_NUMBERS = ("wall_s", "cpu_s", "setup_s", "simulation_s", "peak_memory_mb",
+               "numba_threads")
 RUN_UNITS = {"wall_s": "s", "cpu_s": "s", "setup_s": "s", "simulation_s": "s",
-             "peak_memory_mb": "MB"}
+             "peak_memory_mb": "MB", "numba_threads": "1"}
 
 
 def region_digest(region: Region) -> str:
@@ -100,6 +101,8 @@ class SweepStore:
                                  f"{store.root.attrs.get('region')!r} "
                                  f"({store.root.attrs.get('region_file')}) as its files were "
                                  "then; the region or its DEMs differ now: give another --out")
+            if store.root.attrs.get("sweep") != sweep_name:  # renamed in its file
+                store.root.attrs["sweep"] = sweep_name
             store.repair()
             return store
         except BaseException:

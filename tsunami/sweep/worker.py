@@ -42,7 +42,7 @@ class Outcome:
     """What one scenario produced: ``towns`` (town name -> Dataset of :data:`FIELDS` and
     :data:`STATIC`) when ``state`` is "done", the ``error`` (with traceback) when
     "failed"; wall and CPU seconds, the worker's peak memory (MB, resident set high-water
-    mark of its process) and where it ran."""
+    mark of its process), the Numba threads it used and where it ran."""
 
     scenario_id: str
     name: str
@@ -54,6 +54,7 @@ class Outcome:
     setup_s: float = float("nan")
     simulation_s: float = float("nan")
     peak_memory_mb: float = float("nan")
+    numba_threads: int = 0
     worker: str = ""
 
 
@@ -78,6 +79,7 @@ def simulate(region_path: str, scenario: Scenario, scenario_id: str,
     outcome = Outcome(scenario_id, scenario.name, "failed", worker=_where())
     if numba_threads is not None:
         numba.set_num_threads(max(1, min(numba_threads, numba.config.NUMBA_NUM_THREADS)))
+    outcome.numba_threads = numba.get_num_threads()
     try:
         # No gauges: a sweep keeps maxima only, not time series.
         quiet = dataclasses.replace(region(region_path), gauges=[])
