@@ -2,6 +2,7 @@
 
     tsunami run REGION.toml SCENARIO.toml --out DIR [--outbox DIR] [--event ID]
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
+    tsunami sweep SWEEP.toml --out DIR [--workers N | --scheduler ADDRESS] [--bench]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
     tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
@@ -69,6 +70,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_dir", type=Path, help="a `tsunami run` output folder")
     _publication_options(p, "required", required=True)
     p.set_defaults(handler=_export)
+
+    p = commands.add_parser("sweep", help="run a scenario set on dask.distributed and "
+                            "publish probabilistic maps")
+    p.add_argument("sweep", type=Path, nargs="?", help="sweep file (TOML)")
+    p.add_argument("--out", type=Path, help="output folder (store, log, products)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: "
+                   "one per core)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. "
+                   "tcp://host:8786) instead of a LocalCluster")
+    p.add_argument("--numba-threads", type=int, help="Numba threads per scenario (default: "
+                   "a LocalCluster's cores shared among its workers; 1 on --scheduler)")
+    p.add_argument("--duration", type=float, help="simulated time (s) of every scenario, "
+                   "overriding the files (quick looks, benchmarks)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--no-products", action="store_true", help="run only, publish nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--bench", action="store_true", help="scenarios per hour on the "
+                   "Okushiri demo region with 1 and 2 workers (SWEEP defaults to "
+                   "scenarios/okushiri1993_sweep.toml)")
+    p.add_argument("--scenarios", type=int, default=4, help="for --bench: scenarios per "
+                   "measurement (default 4)")
+    _publication_options(p, "default: OUT/outbox")
+    p.set_defaults(handler=_sweep)
 
     p = commands.add_parser("validate", help="run validation cases and print the table")
     p.add_argument("cases", nargs="*", help="case names (default: the quick cases)")
@@ -337,6 +361,12 @@ def _export(args) -> int:
                 if f["name"].startswith(("town_", "gauges"))])
     _print_publication(folder)
     return 0
+
+
+def _sweep(args) -> int:
+    from tsunami.sweep import cli as sweep_cli
+
+    return sweep_cli.main(args, _output_crs(args, None))
 
 
 def _validate(args) -> int:

@@ -178,15 +178,8 @@ class Scenario:
         if meta.has("origin_time"):
             origin = _parse_time(meta, "origin_time")
         source = _source(root.table("source", required=True))
-        numerics = Numerics()
-        if root.has("numerics"):
-            t = root.table("numerics")
-            t.check_keys({"dtype", "cfl", "dry_depth", "max_speed"})
-            numerics = Numerics(
-                dtype=t.str("dtype", "float32", choices={"float32", "float64"}),
-                cfl=t.number("cfl", 0.7, within=SCENARIO_RANGES["cfl"]),
-                dry_depth=t.number("dry_depth", 1e-3, within=SCENARIO_RANGES["dry_depth"]),
-                max_speed=t.number("max_speed", 20.0, within=SCENARIO_RANGES["max_speed"]))
+        numerics = parse_numerics(root.table("numerics")) if root.has("numerics") \
+            else Numerics()
         output = OutputOptions()
         if root.has("output"):
             t = root.table("output")
@@ -199,6 +192,16 @@ class Scenario:
         return cls(name=name, path=path, duration=duration, source=source, origin_time=origin,
                    still_water_level=still_water_level, description=description,
                    numerics=numerics, output=output)
+
+
+def parse_numerics(t: Table) -> Numerics:
+    """A ``[numerics]`` table (also read by sweep files)."""
+    t.check_keys({"dtype", "cfl", "dry_depth", "max_speed"})
+    return Numerics(
+        dtype=t.str("dtype", "float32", choices={"float32", "float64"}),
+        cfl=t.number("cfl", 0.7, within=SCENARIO_RANGES["cfl"]),
+        dry_depth=t.number("dry_depth", 1e-3, within=SCENARIO_RANGES["dry_depth"]),
+        max_speed=t.number("max_speed", 20.0, within=SCENARIO_RANGES["max_speed"]))
 
 
 def _parse_time(t: Table, key: str) -> datetime:
