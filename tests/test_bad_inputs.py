@@ -424,8 +424,13 @@ def run_case(case: Path, out: Path, *extra: str) -> int:
 def test_the_valid_case_runs_and_publishes(tmp_path, capsys):
     case = make_case(tmp_path / "case")
     assert run_case(case, tmp_path / "out") == 0, capsys.readouterr().err
-    assert (tmp_path / "out" / "outbox" / "bay_bump" / "latest").exists()
+    latest = tmp_path / "out" / "outbox" / "bay_bump" / "latest"
+    assert latest.exists()
     assert "warning" not in capsys.readouterr().err
+    # Published files name their inputs but carry no local paths of this machine.
+    for path in latest.iterdir():
+        if path.suffix in {".nc", ".json", ".csv", ".geojson", ".xml"}:
+            assert str(tmp_path) not in path.read_bytes().decode("latin-1"), path.name
 
 
 def test_a_raster_covering_part_of_the_grid_is_fine(tmp_path, capsys):

@@ -344,7 +344,10 @@ def _export(args) -> int:
         print(f"error: {args.run_dir / 'run.json'} lists no town_*.nc fields to publish",
               file=sys.stderr)
         return 2
-    region_file = next(iter(towns.values())).attrs.get("region_file")
+    check_output_folder(args.outbox, "--outbox")
+    # run.json has the region's path (older runs: the fields' attributes)
+    region_file = summary.get("region_file") or next(iter(towns.values())).attrs.get(
+        "region_file")
     if not region_file or not Path(region_file).exists():
         print(f"error: the region file of this run ({region_file}) is not here; it gives the "
               "output CRS and the exposure", file=sys.stderr)

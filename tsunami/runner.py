@@ -217,8 +217,10 @@ def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult
 def _provenance(region: Region, scenario: Scenario) -> dict:
     attrs = {
         "source": f"tsunami {__version__} (nonlinear shallow-water, staggered leapfrog)",
-        "region": region.name, "region_file": str(region.path),
-        "scenario": scenario.name, "scenario_file": str(scenario.path),
+        # File names only: these attributes travel into published products, which must
+        # not carry the local paths of the machine that ran them (run.json has the paths).
+        "region": region.name, "region_file": _name(region.path),
+        "scenario": scenario.name, "scenario_file": _name(scenario.path),
         "history": f"created {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
         "still_water_level_m": scenario.still_water_level,
     }
@@ -229,6 +231,10 @@ def _provenance(region: Region, scenario: Scenario) -> dict:
         for key, value in scenario.source.fault.metadata.items():
             attrs[f"fault_{key}"] = value if isinstance(value, str) else f"{value:.6g}"
     return attrs
+
+
+def _name(path: Path | None) -> str:
+    return Path(path).name if path else ""
 
 
 def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
@@ -251,6 +257,7 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
         origin = result.scenario.origin_time
         summary = {
             "region": result.region.name, "scenario": result.scenario.name,
+            "region_file": str(result.region.path.resolve()) if result.region.path else None,
             "source_type": result.scenario.source_type,
             "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
             "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
