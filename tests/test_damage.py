@@ -1,13 +1,18 @@
 """Damage and casualty estimates (tsunami.damage): fragility data, exposure inputs,
 sampling, counts and their ranges, casualties, errors and written products."""
 
+import itertools
 import json
 import math
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import pytest
 import rasterio
 import shapely
@@ -26,6 +31,7 @@ from tsunami.damage import (
     load_fragility,
     load_population,
     meshcode,
+    plots,
 )
 from tsunami.damage import casualty as cas
 from tsunami.damage.fragility import exceedance, state_probabilities
@@ -280,7 +286,7 @@ def test_expected_counts_are_sums_of_probabilities(tmp_path):
     assert np.nansum(r.grid.layers["ds4plus_expected"][0]) == pytest.approx(at_least, rel=1e-5)
     assert np.nansum(r.grid.layers["buildings"][0]) == 300
     e = (p * np.arange(7)).sum(axis=1)
-    np.testing.assert_allclose(r.buildings["expected_ds"], e)
+    np.testing.assert_allclose(r.buildings["exp_ds"], e)
 
 
 def uniform_town(n, depth=2.0, count=1):
@@ -331,8 +337,8 @@ def test_a_scenario_sweep_averages_probabilities_and_widens_the_range():
     one = single.summary["town_summary"]["buildings"]["at_least"]["DS4+"]
     assert s["p95"] - s["p05"] > 3 * (one["p95"] - one["p05"])
     assert len(sweep.summary["forecast"]) == 2
-    np.testing.assert_allclose(sweep.buildings["depth_min_m"], 1.5)
-    np.testing.assert_allclose(sweep.buildings["depth_max_m"], 3.0)
+    np.testing.assert_allclose(sweep.buildings["dep_min_m"], 1.5)
+    np.testing.assert_allclose(sweep.buildings["dep_max_m"], 3.0)
 
 
 # -- partitions (the Dask path for large inventories) ------------------------------------------
@@ -433,10 +439,16 @@ def test_hydrodynamic_force_curves_use_the_drag_force_per_unit_width(tmp_path):
 
 def test_mortality_and_evacuation_functions_against_hand_calculations():
     p = CasualtyParameters()
-    np.testing.assert_allclose(cas.mortality_2012(np.array([0.2, 0.3, 0.65, 1.0, 3.0]), p),
-                               [0.0, 0.0, 0.5, 1.0, 1.0])
-    np.testing.assert_allclose(cas.mortality_2012(np.array([0.65]), p, "low"), [0.0])
-    np.testing.assert_allclose(cas.mortality_2012(np.array([0.65]), p, "high"), [1.0])
+    # Cabinet Office 2012 points (Tokyo Shimbun, 30 Aug 2012): 0.01 % at 0.3 m, 4.8 % at
+    # 0.5 m, 71.1 % at 0.7 m, 100 % at 1 m; linear between: 0.65 m -> 0.048 + 0.75 x 0.663
+    h = np.array([0.2, 0.299, 0.3, 0.5, 0.65, 0.7, 0.85, 1.0, 3.0])
+    np.testing.assert_allclose(cas.mortality_2012(h, p), [0.0, 0.0, 0.0001, 0.048, 0.54525,
+                                                          0.711, 0.8555, 1.0, 1.0])
+    # range: the neighbouring points' rates, equal to the curve on the points
+    np.testing.assert_allclose(cas.mortality_2012(h, p, "low"),
+                               [0.0, 0.0, 0.0001, 0.048, 0.048, 0.711, 0.711, 1.0, 1.0])
+    np.testing.assert_allclose(cas.mortality_2012(h, p, "high"),
+                               [0.0, 0.0, 0.0001, 0.048, 0.711, 0.711, 1.0, 1.0, 1.0])
     # walking 2.65 km/h = 0.7361 m/s; 300 m takes 407.5 s
     arrival = np.array([600.0, 800.0, 1400.0, 2000.0, np.nan])
     # direct group (20 %, starts 300 s) needs 707.5 s; after errands (50 %, 900 s) 1307.5 s
@@ -473,7 +485,8 @@ def population_raster(tmp_path, people=100.0, crs="EPSG:6680"):
     # 80 people in the 16 flooded cells; daytime: the direct group (20 %) reaches the dry
     # column (<= 40 m) at 300 s + 54 s < 600 s; the others are caught -> 64 caught
     (2.0, 64.0, 64.0, 80.0),  # M = 1; night catches everyone (start 600 s) -> 80
-    (0.65, 32.0, 0.0, 80.0),  # provisional ramp M = 0.5; range M = 0 .. 1
+    # M(0.65 m) = 0.54525 (linear between 0.5 and 0.7 m); range 0.048 (day) .. 0.711
+    (0.65, 64 * 0.54525, 64 * 0.048, 80 * 0.711),
 ])
 def test_casualties_by_the_2012_rule_on_a_hand_made_town(tmp_path, depth, central, low, high):
     r = assess(people_field(depth), population=population_raster(tmp_path),
@@ -486,7 +499,9 @@ def test_casualties_by_the_2012_rule_on_a_hand_made_town(tmp_path, depth, centra
     assert people["by_depth_class"]["dry (< 0.01 m)"]["expected"] == pytest.approx(20.0)
     c = people["casualties"]
     assert (c["expected"], c["low"], c["high"]) == pytest.approx((central, low, high), abs=0.05)
-    assert any("PROVISIONAL" in a for a in r.summary["assumptions"])
+    # the death rate is the Cabinet Office's now: cited, no longer provisional
+    assert not any("PROVISIONAL" in a for a in r.summary["assumptions"])
+    assert any("Tokyo Shimbun, 30 Aug 2012" in a for a in r.summary["assumptions"])
     assert any("PLANNING ESTIMATE" in a for a in r.summary["assumptions"])
 
 
@@ -500,6 +515,8 @@ def test_casualties_by_the_pre_2012_formula(tmp_path):
     # range over the low/high-awareness shares: high awareness 0.05 + 0.95 d
     assert c["low"] == pytest.approx(80 * 0.044921 * (0.05 + 0.95 * 0.963945), abs=0.05)
     assert c["model"] == "cdmc_pre2012"
+    # the parts of the old formula that the transcribing code chose stay provisional
+    assert any("PROVISIONAL" in a for a in r.summary["assumptions"])
 
 
 def test_population_follows_buildings_when_given(tmp_path):
@@ -596,9 +613,14 @@ def written(tmp_path_factory):
     ppath = tmp / "pop.csv"
     codes = np.unique(meshcode.encode(lon, lat, 10))
     pd.DataFrame({"KEY_CODE": codes, "population": 50}).to_csv(ppath, index=False)
+    field.attrs["origin_time"] = "1993-07-12T13:17:00Z"  # 22:17 JST, as at Okushiri
     result = assess(field, b, load_population(ppath), load_districts(dpath), FAST)
     out = tmp / "out"
-    return result, result.write(out, "testtown"), out
+    return result, result.write(out, "testtown", FORECAST), out
+
+
+FORECAST = {"event_id": "okushiri1993", "forecast_number": "2",
+            "issue_time": "1993-07-12T13:25:00Z", "origin_time": "1993-07-12T13:17:00Z"}
 
 
 def test_products_are_written_atomically_with_roles(written):
@@ -607,7 +629,7 @@ def test_products_are_written_atomically_with_roles(written):
     assert names == sorted(p.name for p in out.iterdir())  # nothing else (no temporaries)
     roles = {a.path.suffix: (a.roles[0], a.media_type) for a in assets}
     assert roles[".gpkg"] == ("data", "application/geopackage+sqlite3")
-    assert roles[".tif"] == ("data", "image/tiff; application=geotiff")
+    assert roles[".tif"] == ("data", "image/tiff; application=geotiff; profile=cloud-optimized")
     assert roles[".png"][0] == "overview" and roles[".json"][0] == "metadata"
     for a in assets:
         if a.path.suffix == ".png":
@@ -618,9 +640,9 @@ def test_geopackage_has_probabilities_per_building(written):
     _, assets, _ = written
     path = next(a.path for a in assets if a.path.suffix == ".gpkg")
     gdf = gpd.read_file(path, layer="buildings", engine="pyogrio")
-    for col in ["building_id", "structure", "storeys", "depth_m", "speed_m_s", "arrival_min",
-                *[f"p_ds{k}" for k in range(7)], "p_ds4plus", "expected_ds", "most_likely_ds",
-                "status", "district", "curve"]:
+    for col in ["bldg_id", "structure", "storeys", "depth_m", "speed_m_s", "arrive_min",
+                "mflux_m3s2", *[f"p_ds{k}" for k in range(7)], "p_ds4plus", "exp_ds",
+                "likely_ds", "status", "district", "curve", "event_id", "forecast", "issued"]:
         assert col in gdf.columns, col
     assert gdf.crs == CRS.from_epsg(4326) and len(gdf) == 50
     assert (gdf["curve"] == "suppasri2013:B:wood:2").all()
@@ -702,3 +724,107 @@ def test_demo_exposure_is_small_synthetic_and_on_the_low_land_of_aonae():
     pop = load_population(EXPOSURE / "aonae_population_250m.csv")
     assert pop.kind == "mesh" and 1000 < pop.total < 2000
     assert len(load_districts(EXPOSURE / "aonae_districts.geojson")) == 3
+
+
+# -- forecast identity, local time, GIS-safe names, figures ------------------------------------
+
+def test_every_damage_file_names_its_forecast_and_no_local_path(written):
+    _, assets, out = written
+    path = {a.path.suffix: a.path for a in assets}
+    info = pyogrio.read_info(path[".gpkg"], layer="buildings")
+    assert info["layer_metadata"]["event_id"] == "okushiri1993"
+    assert info["layer_metadata"]["forecast_number"] == "2"
+    gdf = gpd.read_file(path[".gpkg"], layer="buildings", engine="pyogrio")
+    assert set(gdf["event_id"]) == {"okushiri1993"} and set(gdf["forecast"]) == {"2"}
+    assert set(gdf["issued"]) == {"1993-07-12T13:25:00Z"}
+    for tif in (a.path for a in assets if a.path.suffix == ".tif"):
+        with rasterio.open(tif) as src:
+            tags = src.tags()
+        assert (tags["event_id"], tags["forecast_number"], tags["issue_time"]) == (
+            "okushiri1993", "2", "1993-07-12T13:25:00Z"), tif.name
+    summary = json.loads(path[".json"].read_text())
+    assert summary["forecast_id"]["forecast_number"] == "2"
+    csv = pd.read_csv(path[".csv"])
+    assert set(csv["event_id"]) == {"okushiri1993"} and set(csv["forecast"]) == {2}
+    for text in (path[".json"].read_text(), path[".csv"].read_text()):
+        assert str(out.parent) not in text and str(ROOT) not in text
+        assert not re.search(r'"/[^"]*/', text)  # no absolute path anywhere
+
+
+def test_maps_and_charts_differ_between_forecasts_and_show_local_time(written, tmp_path):
+    result, _, _ = written
+    for number in ("1", "2"):
+        plots.quicklook_map(result, tmp_path / f"map{number}.png",
+                            dict(FORECAST, forecast_number=number))
+        plots.bar_chart(result, tmp_path / f"chart{number}.png",
+                        dict(FORECAST, forecast_number=number))
+    for kind in ("map", "chart"):
+        one, two = ((tmp_path / f"{kind}{n}.png").read_bytes() for n in "12")
+        assert one != two, kind
+    fig = plots.map_figure(result, FORECAST)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    title = fig._suptitle.get_text()
+    assert "okushiri1993: forecast 2" in title
+    assert "13:25 UTC (22:25 JST)" in title and "13:17 UTC (22:17 JST)" in title
+    assert "N" in texts and any(re.fullmatch(r"\d+ (m|km)", t) for t in texts)  # arrow, bar
+    chart = plots.chart_figure(result, FORECAST)
+    people = next(ax for ax in chart.axes if ax.get_ylabel().startswith("people"))
+    assert people.get_xlabel().startswith("maximum inundation depth")
+    assert "Cabinet Office 2012 method, night" in people.get_title()
+    assert "forecast 2" in chart._suptitle.get_text()
+
+
+def test_night_follows_the_origin_time_in_local_time(tmp_path):
+    """Okushiri struck at 13:17 UTC, 22:17 JST: the Cabinet Office night case (+5 min,
+    80 % walking speed) applies; the same origin read in UTC is daytime."""
+    field = people_field(2.0)
+    field.attrs["origin_time"] = "1993-07-12T13:17:00Z"
+    pop = population_raster(tmp_path)
+    night = assess(field, population=pop, params=DamageParameters(population_weighting="land"))
+    assert night.summary["local_time"]["timezone"] == "Asia/Tokyo"  # the town is in Japan
+    assert night.summary["local_time"]["time_of_day"] == "night: origin 22:17 JST"
+    assert night.params.casualty.night is True
+    # at night nobody reaches the dry column before the water (start 600 s): all 80 caught
+    assert night.summary["town_summary"]["people"]["casualties"]["expected"] == pytest.approx(
+        80.0)
+    utc = assess(field, population=pop, params=DamageParameters(population_weighting="land",
+                                                                timezone="UTC"))
+    assert utc.summary["local_time"]["time_of_day"].startswith("day")
+    assert utc.summary["town_summary"]["people"]["casualties"]["expected"] == pytest.approx(
+        64.0)
+    assert cas.CasualtyParameters(night=False).night is False  # forcing it still works
+    with pytest.raises(ValueError, match="unknown time zone 'Asia/Tokio'"):
+        assess(field, population=pop, params=DamageParameters(timezone="Asia/Tokio"))
+
+
+def test_building_fields_survive_a_shapefile_export(written, tmp_path):
+    _, assets, _ = written
+    gpkg = next(a.path for a in assets if a.path.suffix == ".gpkg")
+    gdf = gpd.read_file(gpkg, layer="buildings", engine="pyogrio")
+    assert max(len(c) for c in gdf.columns) <= 10
+    shp = tmp_path / "buildings.shp"
+    pyogrio.write_dataframe(gdf, shp)
+    assert list(gpd.read_file(shp, engine="pyogrio").columns) == list(gdf.columns)
+    if shutil.which("ogr2ogr"):
+        subprocess.run(["ogr2ogr", "-f", "ESRI Shapefile", str(tmp_path / "cli.shp"),
+                        str(gpkg)], check=True, capture_output=True)
+        assert list(gpd.read_file(tmp_path / "cli.shp").columns) == list(gdf.columns)
+
+
+def _lab(hex_colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of an sRGB colour."""
+    rgb = np.array([int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255.0
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                    [0.0193, 0.1192, 0.9505]]) @ lin / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_damage_state_colours_stay_clear_of_the_depth_palette():
+    depth = [_lab("#{:02x}{:02x}{:02x}".format(*rgb)) for rgb in plots.MLIT_DETAILED_RGB]
+    states = [_lab(c) for c in plots.STATE_COLOURS]
+    closest = min(np.linalg.norm(s - d) for s in states for d in depth)
+    assert closest > 25  # CIE76: clearly different colours
+    steps = [np.linalg.norm(a - b) for a, b in itertools.pairwise(states)]
+    assert min(steps) > 10  # neighbouring states are told apart too

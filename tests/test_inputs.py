@@ -200,3 +200,55 @@ def test_wave_csv_needs_its_header(tmp_path):
     path.write_text("t,eta\n0,0\n1,1\n")
     with pytest.raises(InputError, match="time_s,eta_m"):
         read_wave_csv(path)
+
+
+def test_every_plausible_range_is_documented_in_the_readme():
+    """README's "Plausible ranges" table lists each range as the code states it."""
+    from pathlib import Path
+
+    from tsunami.cli import CLI_RANGES
+    from tsunami.region import REGION_RANGES
+    from tsunami.scenario import SCENARIO_RANGES
+    from tsunami.source.table import FAULT_RANGES
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for where, ranges in (("region", REGION_RANGES), ("scenario", SCENARIO_RANGES),
+                          ("fault", FAULT_RANGES), ("command line", CLI_RANGES)):
+        for key, r in ranges.items():
+            row = f"| {where} | `{key}` | {r.describe()} | {r.why} |"
+            assert row in readme, row
+
+
+def test_numbers_must_be_finite_and_plausible(tmp_path):
+    from tsunami.config import Range, Table
+
+    t = Table({"a": float("inf"), "b": float("nan"), "c": 5.0, "d": [1.0, float("inf")]},
+              tmp_path / "f.toml", "x")
+    for key in ("a", "b"):
+        with pytest.raises(InputError, match="must be a finite number"):
+            t.number(key)
+    with pytest.raises(InputError, match=r"field 'x.c': 5 s is outside the plausible range "
+                                         r"> 0 \.\.\. 4 s"):
+        t.number("c", within=Range(0.0, 4.0, "s", open_low=True))
+    with pytest.raises(InputError, match="every number must be finite"):
+        t.numbers("d")
+
+
+def test_bom_and_encodings_of_text_files(tmp_path):
+    """A BOM is accepted (an x y z DEM without a header used to lose its first point to
+    it); Shift-JIS and binary files are refused with a clear message."""
+    lines = [f"{x} {y} {x + 10 * y}" for y in range(3) for x in range(4)]
+    path = tmp_path / "a.xyz"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    raster = read_raster(path, crs=None, local=True)
+    assert raster.values.shape == (3, 4) and np.all(np.isfinite(raster.values))
+    assert raster.values[-1, 0] == 0.0  # the first point (0, 0), south-west corner
+    path.write_bytes("# 標高\n".encode("cp932") + "\n".join(lines).encode())
+    with pytest.raises(InputError, match=r"not UTF-8 text .* Save it as UTF-8"):
+        read_raster(path, crs=None, local=True, config="r.toml", field="dem[0].path")
+    wave = tmp_path / "w.csv"
+    wave.write_bytes(b"\xef\xbb\xbftime_s,eta_m\n0,0\n1,0.1\n")
+    assert read_wave_csv(wave).eta.tolist() == [0.0, 0.1]
+    wave.write_bytes(b"\x00\x01binary")
+    with pytest.raises(InputError, match="binary file"):
+        read_wave_csv(wave)

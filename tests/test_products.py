@@ -216,8 +216,9 @@ def test_a_failing_export_cleans_up_and_keeps_latest(tmp_path, monkeypatch):
         publish({"bay": synthetic_town()}, tmp_path, info(2), crs=CRS.from_epsg(6677),
                 resolution=10.0)
     event = tmp_path / "test-event"
-    assert sorted(p.name for p in event.iterdir()) == ["collection.json", "forecast-001",
-                                                        "latest"]
+    assert sorted(p.name for p in event.iterdir() if not p.name.startswith(".")) == [
+        "collection.json", "forecast-001", "latest"]
+    assert not list(event.glob(".incoming-*")) and not list(event.glob(".reservations/*"))
     assert (event / "latest").resolve() == first.resolve()
 
 
@@ -243,14 +244,14 @@ def test_damage_is_published_with_the_forecast(tmp_path):
                      resolution=10.0, writers=[writer])
     item = json.loads((folder / "item.json").read_text())
     validate_item(item)
-    assert "bay_buildings_damage" in item["assets"]
-    assert item["assets"]["bay_buildings_damage"]["type"] == "application/geopackage+sqlite3"
+    assert "bay_buildings_damage_gpkg" in item["assets"]
+    assert item["assets"]["bay_buildings_damage_gpkg"]["type"] == "application/geopackage+sqlite3"
     assert item["properties"]["tsunami:timings_s"]["damage_bay"] > 0
     summary = json.loads((folder / "bay_damage_summary.json").read_text())
     assert summary["town_summary"]["buildings"]["total"] == 4
     states = gpd.read_file(folder / "bay_buildings_damage.gpkg")
     # deeper water, worse damage: the buildings are ordered from the flooded shore inland
-    assert states["expected_ds"].iloc[0] > states["expected_ds"].iloc[-1]
+    assert states["exp_ds"].iloc[0] > states["exp_ds"].iloc[-1]
 
 
 @pytest.mark.parametrize("old, new, match", [

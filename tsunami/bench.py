@@ -11,7 +11,7 @@ from __future__ import annotations
 import resource
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -146,3 +146,142 @@ def demo(region_path, scenario_path, out_dir=None) -> DemoBenchmark:
                          {"setup": load_s + result.timings["setup_s"],
                           "simulation": result.timings["simulation_s"], "output": output_s},
                          levels, peak, numba.get_num_threads())
+
+
+# -- contention ---------------------------------------------------------------------------
+CONTENTION_SIZE = 346  # 346 x 346 = 120,000 cells, the run of the "Under load" report
+BUSY_LOOP = "while True: pass"
+
+
+@dataclass
+class ContentionBenchmark:
+    """Wall and CPU time of the same run alone, beside a second run and beside ``load``
+    busy loops, measured in fresh processes, the three cases interleaved per repeat."""
+
+    size: int
+    steps: int
+    load: int
+    setup: dict  # threads.state() and the core budget of a worker
+    alone: list[dict] = field(default_factory=list)  # {"wall", "cpu", "threads"} per run
+    pair: list[dict] = field(default_factory=list)  # both runs of each pair
+    loaded: list[dict] = field(default_factory=list)
+    host_load: list[float] = field(default_factory=list)  # 1-min load average per case
+
+    def slowdowns(self, case: list[dict]) -> list[float]:
+        """Wall time over the alone run's of the same repeat (runs per repeat in order)."""
+        per = len(case) // len(self.alone)
+        return [run["wall"] / self.alone[i // per]["wall"] for i, run in enumerate(case)]
+
+    def report(self) -> str:
+        s = self.setup
+        lines = [f"contention: {self.size} x {self.size} cells ({self.size ** 2 / 1e3:.0f} k), "
+                 f"{self.steps} steps, float32, {len(self.alone)} repeats interleaved",
+                 f"  threading layer {s['layer']}, pool {s['pool_threads']} threads, "
+                 f"{s['cores']} cores, core budget {s['budget']}",
+                 f"  {'case':<26} {'wall s: median [range]':<24} {'CPU s':>6} {'threads':>8}  "
+                 "slowdown vs alone"]
+        # Fair share: beside a second run, half the host; beside busy loops, the share the
+        # OS gives the run's threads among the loops.
+        threads = statistics.median(r["threads"] for r in self.alone)
+        cases = (("alone", self.alone, None), ("beside a second run", self.pair, 2.0),
+                 (f"beside {self.load} busy loops", self.loaded, (threads + self.load) / threads))
+        for name, case, fair in cases:
+            if not case:
+                continue
+            walls = [r["wall"] for r in case]
+            wall = f"{statistics.median(walls):.2f} [{min(walls):.2f}-{max(walls):.2f}]"
+            line = (f"  {name:<26} {wall:<24} {statistics.median(r['cpu'] for r in case):>6.2f} "
+                    f"{statistics.median(r['threads'] for r in case):>8.1f}  ")
+            if fair is not None:
+                ratios = self.slowdowns(case)
+                line += (f"{statistics.median(ratios):.1f}x [{min(ratios):.1f}-{max(ratios):.1f}]"
+                         f" (fair share: {fair:.1f}x)")
+            lines.append(line.rstrip())
+        lines.append(f"  host 1-minute load average after each case (these runs included): "
+                     f"{min(self.host_load):.1f}-{max(self.host_load):.1f}")
+        return "\n".join(lines)
+
+
+def contention(size: int = CONTENTION_SIZE, steps: int = 2000, repeats: int = 3,
+               load: int = 4, progress=None) -> ContentionBenchmark:
+    """Time one run alone, beside a second identical run and beside ``load`` busy-loop
+    processes. Runs are fresh processes that compile (or load the cache) and take a few
+    steps first, then start stepping together on a signal: only the stepping is timed,
+    through :class:`~tsunami.simulation.Simulation`, so the host's core budget applies."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    def start_runs(count):
+        code = f"from tsunami.bench import _contention_run; _contention_run({size}, {steps})"
+        runs = [subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True) for _ in range(count)]
+        for run in runs:
+            if run.stdout.readline().strip() != "ready":
+                raise RuntimeError(f"contention benchmark run failed: exit {run.wait()}")
+        return runs
+
+    def finish(runs, busy):
+        for run in runs:
+            run.stdin.write("go\n")
+            run.stdin.flush()
+        results = [json.loads(run.stdout.readline()) for run in runs]
+        for run in runs:
+            run.wait()
+        for process in busy:
+            process.kill()
+            process.wait()
+        return results
+
+    bench = None
+    for repeat in range(repeats):
+        for case, count, loops in (("alone", 1, 0), ("pair", 2, 0), ("loaded", 1, load)):
+            if case == "loaded" and not load:
+                continue
+            runs = start_runs(count)
+            busy = [subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) for _ in range(loops)]
+            try:
+                results = finish(runs, busy)
+            finally:
+                for process in runs + busy:
+                    if process.poll() is None:
+                        process.kill()
+                        process.wait()
+            if bench is None:
+                bench = ContentionBenchmark(size, steps, load, results[0]["setup"])
+            getattr(bench, case).extend(results)
+            bench.host_load.append(os.getloadavg()[0])
+            if progress:
+                progress(f"repeat {repeat + 1}/{repeats}, {case}: "
+                         + ", ".join(f"{r['wall']:.2f} s" for r in results))
+    return bench
+
+
+def _contention_run(size: int, steps: int) -> None:
+    """One run of :func:`contention`, in its own process (protocol on stdin/stdout)."""
+    import json
+    import sys
+
+    from tsunami import threads
+    from tsunami.simulation import Simulation
+
+    model = coastal_test_model(size)
+    for _ in range(5):
+        model.step()
+    seen = []
+
+    def count_threads(m):
+        seen.append(numba.get_num_threads())
+
+    simulation = Simulation(model, stop_time=model.time + (steps - 0.5) * model.dt,
+                            callbacks=[count_threads])
+    budget = simulation.cores
+    print("ready", flush=True)
+    sys.stdin.readline()
+    wall, cpu = time.perf_counter(), time.process_time()
+    simulation.run()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    setup = threads.state() | {"budget": f"{budget.cores} tokens" if budget.enabled else "off"}
+    print(json.dumps({"wall": wall, "cpu": cpu, "threads": statistics.mean(seen),
+                      "setup": setup}), flush=True)

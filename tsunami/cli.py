@@ -2,26 +2,60 @@
 
     tsunami run REGION.toml SCENARIO.toml --out DIR [--outbox DIR] [--event ID]
     tsunami export RUN_DIR --outbox DIR [--event ID] [--forecast N]
+    tsunami sweep SWEEP.toml --out DIR [--workers N | --scheduler ADDRESS] [--bench]
     tsunami validate [CASE ...] [--all] [--out DIR]
-    tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo]
+    tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
+    tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
+    tsunami database {build,info} ...   (unit-source databases; README)
+    tsunami invert DB RECORD.csv ... --at SECONDS --out DIR   (source estimate; README)
+
+Every failure ends with one line on stderr and an exit status from
+:data:`tsunami.errors.EXIT_CODES` (README, "Operating it"); ``tsunami --debug ...``
+prints the full traceback as well.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import tempfile
 import time
+import traceback
+import warnings
 from pathlib import Path
 
-from tsunami.errors import BlowUpError, InputError
+from tsunami.config import Range
+from tsunami.demo import DEMO_REGION, DEMO_SCENARIO
+from tsunami.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    BlowUpError,
+    EnvironmentFault,
+    InputError,
+    environment_fault,
+    is_netcdf_error,
+)
+from tsunami.realtime.commands import add_feeds_parser, add_source_parsers
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO_REGION = ROOT / "grids" / "okushiri1993" / "region.toml"
-DEMO_SCENARIO = ROOT / "scenarios" / "okushiri1993_hno.toml"
+#: Plausible ranges of numeric command-line options (README, "Plausible ranges").
+CLI_RANGES = {
+    "--resolution": Range(0.1, 10_000.0, "m", why="cell size of the published layers"),
+    "--forecast": Range(1, 999_999, why="forecast number"),
+}
+#: Below this much free space in an output folder's file system a run warns first.
+LOW_DISK_BYTES = 200 * 2**20
+COMMAND_LINE = "command line"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tsunami", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="print the full traceback of any failure on stderr")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("run", help="run a scenario on a region and write the fields")
@@ -37,6 +71,29 @@ def main(argv: list[str] | None = None) -> int:
     _publication_options(p, "required", required=True)
     p.set_defaults(handler=_export)
 
+    p = commands.add_parser("sweep", help="run a scenario set on dask.distributed and "
+                            "publish probabilistic maps")
+    p.add_argument("sweep", type=Path, nargs="?", help="sweep file (TOML)")
+    p.add_argument("--out", type=Path, help="output folder (store, log, products)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: "
+                   "one per core)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (e.g. "
+                   "tcp://host:8786) instead of a LocalCluster")
+    p.add_argument("--numba-threads", type=int, help="Numba threads per scenario (default: "
+                   "a LocalCluster's cores shared among its workers; 1 on --scheduler)")
+    p.add_argument("--duration", type=float, help="simulated time (s) of every scenario, "
+                   "overriding the files (quick looks, benchmarks)")
+    p.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    p.add_argument("--no-products", action="store_true", help="run only, publish nothing")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--bench", action="store_true", help="scenarios per hour on the "
+                   "Okushiri demo region with 1 and 2 workers (SWEEP defaults to "
+                   "scenarios/okushiri1993_sweep.toml)")
+    p.add_argument("--scenarios", type=int, default=4, help="for --bench: scenarios per "
+                   "measurement (default 4)")
+    _publication_options(p, "default: OUT/outbox")
+    p.set_defaults(handler=_sweep)
+
     p = commands.add_parser("validate", help="run validation cases and print the table")
     p.add_argument("cases", nargs="*", help="case names (default: the quick cases)")
     p.add_argument("--all", action="store_true", help="include the long cases")
@@ -46,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(handler=_validate)
 
     p = commands.add_parser("bench", help="measure kernel throughput")
-    p.add_argument("--size", type=int, default=1000, help="grid size N (N x N cells)")
+    p.add_argument("--size", type=int, default=None,
+                   help="grid size N (N x N cells; default 1000, 346 for --contention)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--samples", type=int, default=5, help="timed blocks (median reported)")
     p.add_argument("--threads", type=int, default=None, help="Numba threads (default: all)")
@@ -57,22 +115,126 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--buildings", type=int, default=100_000, help="buildings for --damage")
     p.add_argument("--partition-size", type=int, default=None,
                    help="for --damage: buildings per Dask partition (default 250,000)")
+    p.add_argument("--contention", action="store_true",
+                   help="slowdown of a run beside a second run and beside busy loops "
+                        "(--samples repeats)")
+    p.add_argument("--load", type=int, default=4, help="busy loops for --contention")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
 
+    add_feeds_parser(commands)
+    add_source_parsers(commands)
+
     args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except (InputError, BlowUpError, FileExistsError, FileNotFoundError) as exc:
+    with _warnings_on_stderr():
+        try:
+            _check_arguments(args)
+            return args.handler(args)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except BrokenPipeError:  # output piped into `head` and the like
+            sys.stderr.close()
+            return 0
+        except Exception as exc:  # every failure gets one line and an exit status
+            return _report(exc, args.debug)
+
+
+def _report(exc: Exception, debug: bool) -> int:
+    """Print one line for a failure (the traceback too with --debug); its exit status."""
+    if debug:
+        traceback.print_exc(file=sys.stderr)
+    if isinstance(exc, InputError | BlowUpError | FileExistsError | FileNotFoundError):
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like
-        sys.stderr.close()
-        return 0
+        return EXIT_INPUT
+    if isinstance(exc, OSError) or is_netcdf_error(exc):
+        print(f"error: {environment_fault(exc)}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    if isinstance(exc, MemoryError):
+        print("error: out of memory: close other work, use coarser or fewer grids, or a "
+              "larger machine", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    saved = "" if debug else f"; the traceback is in {_save_traceback(exc)}"
+    if isinstance(exc, ValueError):  # a bad value the input checks did not catch first
+        print(f"error: invalid input: {exc}{saved}", file=sys.stderr)
+        return EXIT_INPUT
+    print(f"internal error: {type(exc).__name__}: {exc}. This is a bug: please report it "
+          f"with the traceback{saved}", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+def _save_traceback(exc: Exception) -> str:
+    """Write the traceback to ``$TSUNAMI_LOG_DIR`` (default: the temporary folder)."""
+    folder = Path(os.environ.get("TSUNAMI_LOG_DIR") or tempfile.gettempdir())
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = folder / f"tsunami-error-{stamp}-{os.getpid()}.txt"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(traceback.format_exception(exc)))
+    except OSError:
+        return "(nowhere: it could not be saved; run again with --debug)"
+    return str(path)
+
+
+@contextlib.contextmanager
+def _warnings_on_stderr():
+    """Show each warning as one line ``warning: ...`` on stderr (the usual filters
+    decide which are shown: input warnings are, library deprecations are not)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        kind = "" if issubclass(category, UserWarning) else f"{category.__name__}: "
+        print(f"warning: {kind}{message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def _check_arguments(args) -> None:
+    """Options checked before anything is read or run: names, numbers, CRS."""
+    from tsunami.names import check_name
+
+    if getattr(args, "event", None) is not None:
+        check_name(args.event, COMMAND_LINE, "--event")
+    for option in ("resolution", "forecast"):
+        value = getattr(args, option, None)
+        if value is not None and (problem := CLI_RANGES[f"--{option}"].problem(value)):
+            raise InputError(COMMAND_LINE, f"--{option}", problem)
+    if getattr(args, "crs", None):
+        from tsunami.dem import parse_crs
+        from tsunami.region import check_output_crs
+
+        crs = parse_crs(args.crs, COMMAND_LINE, "--crs")
+        if crs is None:
+            raise InputError(COMMAND_LINE, "--crs", "published layers need a projected CRS, "
+                             "not a local frame")
+        check_output_crs(crs, COMMAND_LINE, "--crs")
+
+
+def check_output_folder(path: Path, option: str) -> None:
+    """``path`` can be created (or is a folder) and written: checked before a run, so
+    that an hour of simulation is not lost to a typo or a read-only share. Warns when
+    its disk has less than :data:`LOW_DISK_BYTES` free."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise InputError(COMMAND_LINE, option, f"{path} is a file, not a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(COMMAND_LINE, option, f"cannot create {path}: {existing} is a file")
+    try:  # a real write: os.access is wrong for root, read-only mounts and some shares
+        fd, probe = tempfile.mkstemp(prefix=".tsunami-write-test-", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        fault = environment_fault(exc)
+        raise EnvironmentFault(path, f"write to {option}", fault.detail, fault.hint,
+                               exc.errno) from None
+    free = shutil.disk_usage(existing).free
+    if free < LOW_DISK_BYTES:
+        warnings.warn(f"{option} {path}: only {free / 2**20:.0f} MB free on its disk",
+                      stacklevel=2)
 
 
 def _publication_options(p, outbox_help: str, required: bool = False) -> None:
@@ -95,12 +257,22 @@ def _output_crs(args, region_crs):
 
 
 def _run(args) -> int:
+    from tsunami.names import check_name
     from tsunami.region import Region
     from tsunami.runner import run, write_outputs
     from tsunami.scenario import Scenario
 
     region = Region.load(args.region)
     scenario = Scenario.load(args.scenario)
+    publish = bool(region.towns) and region.crs is not None
+    outbox = args.outbox or args.out / "outbox"
+    # Everything a run needs afterwards is checked before it starts.
+    event_id = args.event
+    if publish and event_id is None:  # the scenario's name becomes a folder name
+        event_id = check_name(scenario.name, scenario.path, "scenario.name")
+    check_output_folder(args.out, "--out")
+    if publish:
+        check_output_folder(outbox, "--outbox")
     start = time.perf_counter()
     result = run(region, scenario, progress=not args.no_progress)
     written = write_outputs(result, args.out)
@@ -126,8 +298,7 @@ def _run(args) -> int:
     from tsunami.pipeline import publish_forecast
 
     folder = publish_forecast(
-        region, result.towns, args.outbox or args.out / "outbox",
-        event_id=args.event or scenario.name, scenario=scenario.name,
+        region, result.towns, outbox, event_id=event_id, scenario=scenario.name,
         origin_time=scenario.origin_time, source_type=scenario.source_type,
         timings_s=result.timings, forecast_number=args.forecast,
         crs=_output_crs(args, None), resolution=args.resolution,
@@ -168,11 +339,15 @@ def _export(args) -> int:
     from tsunami.products import read_run
     from tsunami.region import Region
 
-    towns, summary = read_run(args.run_dir)
+    towns, summary = read_run(args.run_dir)  # only the files run.json lists, checked
     if not towns:
-        print(f"error: {args.run_dir} holds no town_*.nc fields to publish", file=sys.stderr)
+        print(f"error: {args.run_dir / 'run.json'} lists no town_*.nc fields to publish",
+              file=sys.stderr)
         return 2
-    region_file = next(iter(towns.values())).attrs.get("region_file")
+    check_output_folder(args.outbox, "--outbox")
+    # run.json has the region's path (older runs: the fields' attributes)
+    region_file = summary.get("region_file") or next(iter(towns.values())).attrs.get(
+        "region_file")
     if not region_file or not Path(region_file).exists():
         print(f"error: the region file of this run ({region_file}) is not here; it gives the "
               "output CRS and the exposure", file=sys.stderr)
@@ -185,9 +360,16 @@ def _export(args) -> int:
         source_type=summary.get("source_type", "unknown"),
         timings_s=summary.get("timings_s", {}), forecast_number=args.forecast,
         crs=_output_crs(args, None), resolution=args.resolution,
-        copies=sorted(args.run_dir.glob("town_*.nc")) + sorted(args.run_dir.glob("gauges.*")))
+        copies=[args.run_dir / f["name"] for f in summary["files"]
+                if f["name"].startswith(("town_", "gauges"))])
     _print_publication(folder)
     return 0
+
+
+def _sweep(args) -> int:
+    from tsunami.sweep import cli as sweep_cli
+
+    return sweep_cli.main(args, _output_crs(args, None))
 
 
 def _validate(args) -> int:
@@ -236,8 +418,12 @@ def _bench(args) -> int:
         print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
+    elif args.contention:
+        print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,
+                               load=args.load,
+                               progress=lambda line: print(line, file=sys.stderr)).report())
     else:
-        print(bench.kernel(args.size, args.dtype, args.samples).report())
+        print(bench.kernel(args.size or 1000, args.dtype, args.samples).report())
     return 0
 
 

@@ -25,6 +25,7 @@ from pyproj.exceptions import CRSError
 from rasterio.errors import RasterioIOError
 from rasterio.warp import Resampling, reproject
 
+from tsunami.config import Range, read_text
 from tsunami.errors import InputError
 from tsunami.grid import Grid
 
@@ -91,6 +92,11 @@ def read_raster(path: str | Path, *, fmt: str | None = None, crs: CRS | None = N
         raster = _read_gdal(path, config, field)
     else:
         raise InputError(config, field.replace("path", "format"), f"unknown format {fmt!r}")
+    t = raster.transform
+    if not (np.all(np.isfinite([t.a, t.c, t.e, t.f])) and t.a > 0 and t.e < 0):
+        raise InputError(config, field, f"{path.name}: cell size and origin must be finite "
+                         f"with a positive cell size, got cell size {t.a:g} x {-t.e:g} at "
+                         f"({t.c:g}, {t.f:g})")
     if nodata is not None:
         raster.values[raster.values == nodata] = np.nan
     if local:
@@ -103,6 +109,18 @@ def read_raster(path: str | Path, *, fmt: str | None = None, crs: CRS | None = N
     if not np.isfinite(raster.values).any():
         raise InputError(config, field, f"{path.name} holds no valid values")
     return raster
+
+
+def check_values(raster: Raster, within: Range, config: str | Path | None, field: str
+                 ) -> None:
+    """Refuse a raster with a valid value outside ``within``: usually an undeclared
+    no-data value (-9999, -32768, 3.4e38) that would be read as ground or uplift."""
+    values = raster.values[np.isfinite(raster.values)]
+    for value in (float(values.min()), float(values.max())):
+        if problem := within.problem(value):
+            raise InputError(config, field, f"{Path(raster.source).name}: a value of "
+                             f"{problem}; an undeclared no-data value? Set nodata or fix the "
+                             "file")
 
 
 def _read_gdal(path: Path, config, field) -> Raster:
@@ -172,8 +190,9 @@ def _read_netcdf(path: Path, variable: str | None, config, field) -> Raster:
 
 
 def _read_xyz(path: Path, config, field) -> Raster:
-    """A regular grid given as x y z points (any order; comma or white space)."""
-    text = path.read_text().replace(",", " ").splitlines()
+    """A regular grid given as x y z points (any order; comma or white space; UTF-8, BOM
+    allowed)."""
+    text = read_text(path, "x y z grid", field, config).replace(",", " ").splitlines()
     rows = []
     for number, line in enumerate(text, start=1):
         parts = line.split()
@@ -191,6 +210,8 @@ def _read_xyz(path: Path, config, field) -> Raster:
     if len(rows) < 4:
         raise InputError(config, field, f"{path.name}: too few points for a grid")
     data = np.array(rows)
+    if not np.all(np.isfinite(data[:, :2])):
+        raise InputError(config, field, f"{path.name}: x and y must be finite numbers")
     xs, ys = np.unique(data[:, 0]), np.unique(data[:, 1])
     dx, dy = np.diff(xs), np.diff(ys)
     if xs.size < 2 or ys.size < 2 or not (np.allclose(dx, dx[0], rtol=1e-6)

@@ -1,8 +1,37 @@
-"""Errors raised to users: each names what is wrong and where."""
+"""Errors raised to users, and the exit codes of the command line.
+
+Every failure an operator can cause or meet falls in one of three classes, each with its
+own exit status of ``tsunami`` (README, "Operating it"):
+
+- :class:`InputError` (exit 2): a file or argument is wrong; the message names the file
+  and the field. :class:`BlowUpError` counts as input too: an unstable run comes from the
+  bathymetry or the numerics the files chose.
+- :class:`EnvironmentFault` (exit 3): the machine is in the way: a full disk, a folder
+  that may not be written, an I/O error. The input is fine; retry when it is fixed.
+- anything else (exit 4): a bug; the traceback goes to a file named in the message.
+"""
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
+
+#: Exit statuses of the ``tsunami`` command, in one place (documented in README).
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1  # `tsunami validate`: a validation case missed its bound
+EXIT_INPUT = 2  # bad input file or argument (argparse uses 2 for bad arguments too)
+EXIT_ENVIRONMENT = 3  # disk full, permission denied, I/O error: fix the machine, retry
+EXIT_INTERNAL = 4  # an unexpected error (a bug): traceback written to a file
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGINT (128 + 2, the shell convention)
+
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_CHECK_FAILED: "tsunami validate: a validation case missed its bound",
+    EXIT_INPUT: "bad input: a file or argument is wrong (the message names file and field)",
+    EXIT_ENVIRONMENT: "environment: disk full, permission denied, I/O error (retry when fixed)",
+    EXIT_INTERNAL: "internal error (a bug): the message names the traceback file",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
 
 
 class InputError(ValueError):
@@ -15,6 +44,10 @@ class InputError(ValueError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class InputWarning(UserWarning):
+    """Input that is legal but probably not what was meant (the CLI prints it on stderr)."""
+
+
 class BlowUpError(RuntimeError):
     """The solution became non-finite or ran away: stops the run before any output."""
 
@@ -24,3 +57,65 @@ class BlowUpError(RuntimeError):
             f"numerical blow-up on grid '{grid}' at t = {time:.2f} s near "
             f"x = {location[0]:.6f}, y = {location[1]:.6f}: {detail}. Reduce the CFL safety "
             "factor, check the bathymetry for spikes, or raise dry_depth.")
+
+
+class EnvironmentFault(OSError):
+    """The machine, not the input, stopped the work: ``path`` could not be ``action``-ed.
+
+    ``hint`` says what to do. Built from an :class:`OSError` by :func:`environment_fault`.
+    """
+
+    def __init__(self, path: str | Path | None, action: str, detail: str, hint: str,
+                 code: int | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.action, self.detail, self.hint = action, detail, hint
+        target = f" {self.path}" if self.path else ""
+        super().__init__(code, f"cannot {action}{target}: {detail}; {hint}")
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+# What to do about an OSError, by errno.
+_HINTS = {
+    errno.ENOSPC: "the disk is full: free space (or point --out/--outbox elsewhere) and "
+                  "run again",
+    errno.EDQUOT: "the disk quota is exhausted: free space and run again",
+    errno.EACCES: "permission denied: make the folder writable for this user or choose "
+                  "another",
+    errno.EPERM: "operation not permitted: check the folder's owner and permissions",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.ENOTEMPTY: "a folder that should be empty is not: another process may be "
+                     "writing there; remove it or choose another folder",
+    errno.EEXIST: "something is already there: remove it or choose another name",
+    errno.ENOTDIR: "a file stands where a folder is needed: remove it or choose another path",
+    errno.EISDIR: "a folder stands where a file is needed",
+    errno.EIO: "an input/output error: check the disk or network share",
+    errno.ENOMEM: "out of memory: close other work or use a smaller region",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or run fewer at once",
+    errno.ENFILE: "too many open files on the system: run fewer at once",
+    errno.ESTALE: "the network share went stale: remount it and run again",
+}
+
+
+def environment_fault(exc: BaseException, action: str = "write") -> EnvironmentFault:
+    """An :class:`EnvironmentFault` for an OSError (or a NetCDF/HDF write error)."""
+    if isinstance(exc, EnvironmentFault):
+        return exc
+    if isinstance(exc, OSError):
+        code = exc.errno
+        hint = _HINTS.get(code, "check the disk, the path and its permissions")
+        detail = exc.strerror or str(exc)
+        path = exc.filename
+        if exc.filename2:  # a rename or link
+            path, action = f"{exc.filename} to {exc.filename2}", "rename"
+        return EnvironmentFault(path, action, detail, hint, code)
+    # netCDF4 reports a full disk or an unwritable file as "NetCDF: HDF error".
+    return EnvironmentFault(None, action, str(exc), "usually a full disk or a file that may "
+                            "not be written: check free space and permissions of the output "
+                            "folder")
+
+
+def is_netcdf_error(exc: BaseException) -> bool:
+    """True for the RuntimeErrors the netCDF library raises ("NetCDF: HDF error", ...)."""
+    return isinstance(exc, RuntimeError) and str(exc).startswith(("NetCDF:", "HDF error"))

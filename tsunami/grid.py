@@ -66,6 +66,9 @@ class Grid:
         if self.nx < 2 or self.ny < 2:
             raise ValueError(f"grid {self.name!r}: needs at least 2 x 2 cells, got "
                              f"{self.nx} x {self.ny}")
+        if not np.all(np.isfinite([self.x0, self.y0, self.dx, self.dy])):
+            raise ValueError(f"grid {self.name!r}: origin and cell size must be finite, got "
+                             f"x0={self.x0}, y0={self.y0}, dx={self.dx}, dy={self.dy}")
         if not (self.dx > 0 and self.dy > 0):
             raise ValueError(f"grid {self.name!r}: cell size must be positive, got "
                              f"dx={self.dx}, dy={self.dy}")

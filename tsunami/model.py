@@ -63,7 +63,8 @@ class ShallowWaterModel:
     dt: time step (s); by default the CFL step from the deepest water.
     dry_depth: water thinner than this (m) is dry.
     linear_depth: where the still depth exceeds this (m), advection is dropped (linear
-        long-wave equations); ``inf`` keeps the full nonlinear equations everywhere.
+        long-wave equations); ``inf`` keeps the full nonlinear equations everywhere and
+        ``0`` gives the linear equations wherever the sea was (unit-source databases).
     max_speed: cap on the flow speed (m/s) guarding thin-film spikes at the shoreline.
     arrival_threshold: rise above the still level (m) that defines the arrival time.
     blowup_elevation: a surface this far (m) above the still level is a blow-up.
@@ -97,6 +98,14 @@ class ShallowWaterModel:
                              f"{grid.x[bad[1]]:.6f}, y = {grid.y[bad[0]]:.6f}")
         if not 0 < cfl <= 1:
             raise ValueError(f"cfl must be in (0, 1], got {cfl}")
+        for name, value in (("dry_depth", dry_depth), ("max_speed", max_speed),
+                            ("arrival_threshold", arrival_threshold)):
+            if not 0 < value < np.inf:  # inf would make dt 0 (max_speed) or stop nothing
+                raise ValueError(f"{name} must be positive and finite, got {value}")
+        if not linear_depth >= 0:  # inf: nonlinear everywhere
+            raise ValueError(f"linear_depth must be 0 or more, got {linear_depth}")
+        if not 0 <= limiter_theta <= 2:  # generalised minmod is TVD for theta in [1, 2]
+            raise ValueError(f"limiter_theta must be in [0, 2], got {limiter_theta}")
         self.boundaries = boundaries if boundaries is not None else Boundaries()
         self.gravity = gravity
         self.cfl = cfl

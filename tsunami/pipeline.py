@@ -16,12 +16,16 @@ from pyproj import CRS
 
 from tsunami.products import publish_run
 from tsunami.products.layers import default_output_crs
+from tsunami.products.stac import ForecastInfo
 from tsunami.region import ExposureSpec, Region
 
 
-def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None):
-    """A publication writer assessing damage in one town (its wall time is the
-    ``damage_<town>`` stage of the forecast)."""
+def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None,
+                  timezone: str | None = None):
+    """A publication writer assessing damage in one town: called with the staging folder
+    and the forecast's :class:`ForecastInfo`, whose identity every damage file carries
+    (its wall time is the ``damage_<town>`` stage of the forecast). ``timezone``: the
+    region's IANA time zone (None: the default of :mod:`tsunami.localtime`)."""
     from tsunami.damage import (
         DamageParameters,
         assess,
@@ -35,7 +39,7 @@ def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None):
         lat = float(town["lat"].mean()) if "lat" in town.coords else None
         crs = default_output_crs(lon, lat) if lon is not None else None
 
-    def write(folder: Path):
+    def write(folder: Path, info: ForecastInfo):
         buildings = load_buildings(spec.buildings, structure_field=spec.structure_field,
                                    storeys_field=spec.storeys_field)
         population = load_population(spec.population) if spec.population else None
@@ -44,10 +48,11 @@ def damage_writer(spec: ExposureSpec, town: xr.Dataset, crs: CRS | None):
                    "fragility_source": spec.fragility_source,
                    "partition_size": spec.partition_size}
         params = DamageParameters(output_crs=crs.to_string() if crs else None,
+                                  timezone=timezone,
                                   **{k: v for k, v in options.items() if v is not None})
         result = assess(town, buildings, population=population, districts=districts,
                         params=params)
-        return result.write(folder, spec.town)
+        return result.write(folder, spec.town, info.tags())
 
     write.stage = f"damage_{spec.town}"
     return write
@@ -58,10 +63,13 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                      source_type: str, timings_s: dict[str, float],
                      forecast_number: int | None = None, crs: CRS | None = None,
                      resolution: float | None = None, copies: list[Path] = ()) -> Path:
-    """Publish the layers, extents, maps, damage estimates and STAC item of a forecast."""
+    """Publish the layers, extents, maps, damage estimates and STAC item of a forecast
+    (times on the maps in the region's time zone too)."""
     crs = crs or region.output_crs
-    writers = [damage_writer(spec, towns[spec.town], crs) for spec in region.exposures
-               if spec.town in towns]
+    if region.timezone:
+        towns = {name: ds.assign_attrs(timezone=region.timezone) for name, ds in towns.items()}
+    writers = [damage_writer(spec, towns[spec.town], crs, region.timezone)
+               for spec in region.exposures if spec.town in towns]
     return publish_run(towns, outbox, event_id=event_id, region=region.name,
                        scenario=scenario, origin_time=origin_time, source_type=source_type,
                        timings_s=timings_s, forecast_number=forecast_number, crs=crs,

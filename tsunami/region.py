@@ -13,17 +13,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from scipy import ndimage
 
 from tsunami.boundaries import SIDES
-from tsunami.config import Table, load_toml
-from tsunami.dem import Raster, parse_crs, read_raster, resample
-from tsunami.errors import InputError
+from tsunami.config import Range, Table, load_toml
+from tsunami.dem import Raster, check_values, parse_crs, read_raster, resample
+from tsunami.errors import InputError, InputWarning
 from tsunami.gauges import Gauge
 from tsunami.grid import Grid
+from tsunami.localtime import zone
+from tsunami.names import check_name
 
 BLEND_CELLS = 4  # width (grid cells) of the blend where a finer DEM source begins
+
+#: Plausible ranges of the region's numbers (README, "Plausible ranges"), by key.
+REGION_RANGES = {
+    "spacing_deg": Range(1e-5, 1.0, "deg", why="[[grid]] spacing, geographic: about 1 m to "
+                                               "111 km"),
+    "spacing_m": Range(1e-3, 100_000.0, "m", why="[[grid]] spacing, projected and local: "
+                                                 "laboratory millimetres to 100 km"),
+    "extent_lon": Range(-180.0, 360.0, "deg", why="[[grid]] extent, geographic; 0...360 for "
+                                                  "grids across the antimeridian"),
+    "extent_lat": Range(-89.0, 89.0, "deg", why="[[grid]] extent, geographic: spherical grids "
+                                                "cannot reach a pole"),
+    "extent_m": Range(-40_000_000.0, 40_000_000.0, "m",
+                      why="[[grid]] extent, projected and local: the Earth's circumference"),
+    "cells": Range(4, 100_000_000, "cells", why="per grid (extent / spacing, times ratio): "
+                                                "about 10 GB of state at the top"),
+    "ratio": Range(1, 15, why="[[grid]] ratio: odd refinement ratio of a nested grid"),
+    "manning": Range(0.0, 0.5, "s/m^(1/3)", why="[[grid]] manning (number or raster): sea "
+                                                "bed 0.025, dense buildings up to about 0.2"),
+    "linear_depth": Range(0.0, 11_000.0, "m", open_low=True,
+                          why="[[grid]] linear_depth: the deepest ocean is 10,994 m"),
+    "dem_elevation": Range(-11_000.0, 9_000.0, "m", why="[[dem]] values after the vertical "
+                                                        "sign: the Mariana trench to Everest"),
+}
 
 
 @dataclass(frozen=True)
@@ -45,6 +70,7 @@ class DemSource:
                              local=self.local)
         if self.vertical == "depth":
             raster.values = -raster.values
+        check_values(raster, REGION_RANGES["dem_elevation"], config, f"{self.field}.path")
         return raster
 
 
@@ -102,6 +128,7 @@ class Region:
     description: str = ""
     towns: list[Town] = field(default_factory=list)
     exposures: list[ExposureSpec] = field(default_factory=list)
+    timezone: str | None = None  # IANA name; None: tsunami.localtime's default
     _rasters: dict[int, Raster] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -111,14 +138,17 @@ class Region:
         root.check_keys({"region", "dem", "grid", "gauge", "town", "exposure"},
                         {"region", "dem", "grid"})
         meta = root.table("region", required=True)
-        meta.check_keys({"name", "crs", "output_crs", "description"}, {"name", "crs"})
+        meta.check_keys({"name", "crs", "output_crs", "description", "timezone"},
+                        {"name", "crs"})
         crs = parse_crs(meta.str("crs"), path, meta.field("crs"))
         output_crs = parse_crs(meta.str("output_crs"), path, meta.field("output_crs")) \
             if meta.has("output_crs") else None
+        if output_crs is not None:
+            check_output_crs(output_crs, path, meta.field("output_crs"))
         dems = [_dem(t, crs) for t in root.tables("dem")]
         if not dems:
             raise InputError(path, "dem", "at least one [[dem]] source is needed")
-        grids = [_grid_spec(t) for t in root.tables("grid")]
+        grids = [_grid_spec(t, crs) for t in root.tables("grid")]
         if not grids:
             raise InputError(path, "grid", "at least one [[grid]] is needed")
         names = [g.name for g in grids]
@@ -135,14 +165,16 @@ class Region:
         gauges = []
         for t in root.tables("gauge"):
             t.check_keys({"name", "x", "y"}, {"name", "x", "y"})
-            gauges.append(Gauge(t.str("name"), t.number("x"), t.number("y")))
+            gauges.append(Gauge(_unique_name(t, [g.name for g in gauges], "gauge"),
+                                t.number("x"), t.number("y")))
         towns = []
         for t in root.tables("town"):
             t.check_keys({"name", "extent"}, {"name", "extent"})
+            name = _unique_name(t, [town.name for town in towns], "town")
             west, east, south, north = t.numbers("extent", 4)
             if not (east > west and north > south):
                 raise t.error("extent", "expected [west, east, south, north]")
-            towns.append(Town(t.str("name"), (west, east, south, north)))
+            towns.append(Town(name, (west, east, south, north)))
         exposures = []
         town_names = [t.name for t in towns]
         for t in root.tables("exposure"):
@@ -159,8 +191,14 @@ class Region:
                 t.str("fragility_source"), t.integer("partition_size", minimum=1))
             _check_fragility(t, spec)
             exposures.append(spec)
+        timezone = meta.str("timezone")
+        if timezone is not None:
+            try:
+                zone(timezone)
+            except ValueError as error:
+                raise meta.error("timezone", str(error)) from None
         region = cls(meta.str("name"), path, crs, output_crs, dems, grids, gauges,
-                     meta.str("description", ""), towns, exposures)
+                     meta.str("description", ""), towns, exposures, timezone)
         root_grid = region.grid(grids[0].name)
         for k, g in enumerate(gauges):
             if not root_grid.contains(g.x, g.y):
@@ -190,6 +228,7 @@ class Region:
             west, east, south, north = spec.extent
             dx, dy = spec.spacing
             nx, ny = round((east - west) / dx), round((north - south) / dy)
+            self._check_cells(spec, nx, ny, "extent")
             return Grid(nx=nx, ny=ny, x0=west, y0=south, dx=dx, dy=dy, crs=self.crs,
                         name=name)
         parent = self.grid(spec.parent)
@@ -209,9 +248,17 @@ class Region:
             raise InputError(self.path, spec.field + ".extent", "covers fewer than 2 x 2 "
                              "parent cells")
         r = spec.ratio
+        self._check_cells(spec, (i1 - i0) * r, (j1 - j0) * r, "ratio")
         return Grid(nx=(i1 - i0) * r, ny=(j1 - j0) * r, x0=parent.x0 + i0 * parent.dx,
                     y0=parent.y0 + j0 * parent.dy, dx=parent.dx / r, dy=parent.dy / r,
                     crs=self.crs, name=name)
+
+    def _check_cells(self, spec: GridSpec, nx: int, ny: int, key: str) -> None:
+        cells = REGION_RANGES["cells"]
+        if nx < 2 or ny < 2 or cells.problem(nx * ny):
+            raise InputError(self.path, f"{spec.field}.{key}", f"grid {spec.name!r} would "
+                             f"have {nx} x {ny} cells; a grid needs at least 2 x 2 and at "
+                             f"most {cells.high:,.0f} cells: change its extent or spacing")
 
     # -- fields -----------------------------------------------------------------------
     def elevation(self, grid: Grid) -> np.ndarray:
@@ -271,8 +318,9 @@ class Region:
                                  f"{int(hole.sum())} cells next to water on grid "
                                  f"{grid.name!r}, near x = {grid.x[i]:.6f}, y = {grid.y[j]:.6f};"
                                  " fill it or add a source that covers it")
-        warnings.warn(f"grid {grid.name!r}: {int(holes.sum())} cells without DEM data on land "
-                      "filled from the nearest values", stacklevel=2)
+        warnings.warn(f"{self.path}, field 'dem': grid {grid.name!r}: {int(holes.sum())} "
+                      "cells without DEM data on land filled from the nearest values",
+                      InputWarning, stacklevel=2)
         return np.where(holes, nearest, elevation)
 
     def manning(self, grid: Grid) -> float | np.ndarray:
@@ -286,8 +334,10 @@ class Region:
         if not np.all(np.isfinite(values)):
             raise InputError(self.path, f"{spec.field}.manning", f"{spec.manning.name} does "
                              f"not cover grid {grid.name!r}")
-        if np.any(values < 0) or np.any(values > 0.5):
-            raise InputError(self.path, f"{spec.field}.manning", "values must lie in [0, 0.5]")
+        within = REGION_RANGES["manning"]
+        if np.any(values < within.low) or np.any(values > within.high):
+            raise InputError(self.path, f"{spec.field}.manning", f"{spec.manning.name}: "
+                             f"values must lie {within.describe()}")
         return values
 
     def children(self, name: str) -> list[GridSpec]:
@@ -300,7 +350,14 @@ def _dem(t: Table, region_crs: CRS | None) -> DemSource:
     crs = None
     if t.has("crs"):
         crs = parse_crs(t.str("crs"), t.source, t.field("crs"))
-        local = crs is None
+        if crs is None and not local:
+            raise t.error("crs", "a DEM in a local frame cannot be placed in a georeferenced "
+                          f"region ({region_crs.name}): give the DEM's CRS (an EPSG code or "
+                          "WKT)")
+        if crs is not None and local:
+            raise t.error("crs", f"a DEM in {crs.name} cannot be placed in a region in a "
+                          "local frame; set crs = \"local\" to read its coordinates as "
+                          "metres of that frame")
     return DemSource(
         path=t.path("path"),
         fmt=t.str("format", choices={"geotiff", "esri-ascii", "netcdf", "xyz"}),
@@ -309,23 +366,70 @@ def _dem(t: Table, region_crs: CRS | None) -> DemSource:
         variable=t.str("variable"), nodata=t.number("nodata"), field=t.name)
 
 
-def _grid_spec(t: Table) -> GridSpec:
+def _unique_name(t: Table, taken: list[str], kind: str) -> str:
+    """A ``[[gauge]]``/``[[town]]`` name: usable as a file name and not taken already
+    (two towns of one name would overwrite each other's products)."""
+    name = check_name(t.data.get("name"), t.source, t.field("name"))
+    if name in taken:
+        raise t.error("name", f"{kind} name {name!r} repeats (also {kind}[{taken.index(name)}])")
+    return name
+
+
+def check_output_crs(crs: CRS, source: str | Path | None, field: str) -> None:
+    """Published layers are on square cells in metres: ``crs`` must be projected in m."""
+    unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+    if not crs.is_projected or unit not in ("metre", "meter"):
+        raise InputError(source, field, f"{crs.name} is not a projected CRS in metres; the "
+                         "published layers need one (e.g. EPSG:6679, a JGD2011 zone)")
+
+
+def _check_extent(t: Table, extent: list[float], crs: CRS | None) -> None:
+    """An extent lies where its CRS is valid: geographic within -180...360 E and +-89 N,
+    projected and local within the Earth's circumference (and, projected, on a place
+    the CRS can map back to longitude and latitude)."""
+    west, east, south, north = extent
+    if not (east > west and north > south):
+        raise t.error("extent", "expected [west, east, south, north] with east > west "
+                      "and north > south")
+    if crs is not None and crs.is_geographic:
+        checks = [("extent_lon", west), ("extent_lon", east), ("extent_lat", south),
+                  ("extent_lat", north)]
+    else:
+        checks = [("extent_m", v) for v in extent]
+    for kind, value in checks:
+        if problem := REGION_RANGES[kind].problem(value):
+            raise t.error("extent", f"{problem} (in {crs.name if crs else 'the local frame'})")
+    if crs is not None and crs.is_geographic and east - west > 360.0:
+        raise t.error("extent", f"spans {east - west:g} degrees of longitude; at most 360")
+    if crs is not None and not crs.is_geographic:
+        to_lonlat = Transformer.from_crs(crs, 4326, always_xy=True)
+        lon, lat = to_lonlat.transform([west, east, west, east], [south, south, north, north])
+        if not (np.all(np.isfinite(lon)) and np.all(np.isfinite(lat))
+                and np.all(np.abs(lat) <= 90.0)):
+            raise t.error("extent", f"{extent} lies outside the area {crs.name} can map")
+
+
+def _grid_spec(t: Table, crs: CRS | None) -> GridSpec:
     t.check_keys({"name", "extent", "spacing", "parent", "ratio", "manning", "linear_depth",
                   "boundary", "scheme"}, {"name"})
+    name = check_name(t.data.get("name"), t.source, t.field("name"))
     extent = t.numbers("extent", 4)
     if extent is not None:
-        west, east, south, north = extent
-        if not (east > west and north > south):
-            raise t.error("extent", "expected [west, east, south, north] with east > west "
-                          "and north > south")
+        _check_extent(t, extent, crs)
     spacing = t.numbers("spacing")
     if spacing is not None:
         if len(spacing) == 1:
             spacing = spacing * 2
-        if len(spacing) != 2 or min(spacing) <= 0:
+        if len(spacing) != 2:
             raise t.error("spacing", "expected a positive number or [dx, dy]")
+        within = REGION_RANGES["spacing_deg" if crs is not None and crs.is_geographic
+                               else "spacing_m"]
+        for value in spacing:
+            if problem := within.problem(value):
+                raise t.error("spacing", problem)
     parent = t.str("parent")
-    ratio = t.integer("ratio", 3, minimum=1)
+    ratio = t.integer("ratio", 3, minimum=int(REGION_RANGES["ratio"].low),
+                      maximum=int(REGION_RANGES["ratio"].high))
     if ratio % 2 == 0:
         raise t.error("ratio", f"must be odd (cells align centre on centre), got {ratio}")
     if parent is not None and spacing is not None:
@@ -334,7 +438,7 @@ def _grid_spec(t: Table) -> GridSpec:
     if isinstance(t.data.get("manning"), str):
         manning = t.path("manning")
     else:
-        manning = t.number("manning", 0.025, minimum=0.0, maximum=0.5)
+        manning = t.number("manning", 0.025, within=REGION_RANGES["manning"])
     boundary = t.data.get("boundary", "open")
     choices = {"open", "wall"}
     if isinstance(boundary, str):
@@ -347,9 +451,10 @@ def _grid_spec(t: Table) -> GridSpec:
         boundaries = {s: sides.str(s, "open", choices=choices) for s in SIDES}
     if parent is not None and "boundary" in t.data:
         raise t.error("boundary", "a nested grid's edges are driven by its parent")
-    return GridSpec(t.str("name"), tuple(extent) if extent else None,
+    linear_depth = t.number("linear_depth", within=REGION_RANGES["linear_depth"])
+    return GridSpec(name, tuple(extent) if extent else None,
                     tuple(spacing) if spacing else None, parent, ratio, manning,
-                    t.number("linear_depth", np.inf, positive=True), boundaries, t.name,
+                    np.inf if linear_depth is None else linear_depth, boundaries, t.name,
                     t.str("scheme", "auto", choices={"auto", "leapfrog", "fv2"}))
 
 

@@ -3,7 +3,7 @@
 Data flow: :class:`~tsunami.region.Region` + :class:`~tsunami.scenario.Scenario` ->
 :func:`build_model` (grids, bathymetry, initial state) -> :class:`~tsunami.simulation.
 Simulation` -> :class:`RunResult` (xarray Datasets) -> :func:`write_outputs` (NetCDF and
-CSV, each written atomically).
+CSV, the folder written atomically as a whole).
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from tsunami import __version__
-from tsunami.atomic import atomic_path
+from tsunami import __version__, checks
 from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
 from tsunami.diagnostics import runup
@@ -28,6 +27,7 @@ from tsunami.grid import Grid
 from tsunami.model import ShallowWaterModel, default_scheme
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
+from tsunami.runfolder import SUMMARY, file_record, run_folder
 from tsunami.scenario import DisplacementSource, FaultSource, IncidentWaveSource, Scenario
 from tsunami.simulation import Simulation
 from tsunami.source.kinematic import KinematicRupture
@@ -97,6 +97,10 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
     :class:`~tsunami.source.kinematic.KinematicRupture` is appended to ``callbacks``,
     which the caller hands to the :class:`~tsunami.simulation.Simulation` (without a list
     a kinematic scenario is refused rather than silently run as instantaneous).
+
+    Before anything runs, :mod:`tsunami.checks` refuses an outer grid without water and
+    a source that does not reach it (or has holes where it matters), and warns about
+    land and sea that look swapped and towns without land.
     """
     numerics = scenario.numerics
     local = region.crs is None
@@ -127,37 +131,52 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
             max_speed=numerics.max_speed,
             arrival_threshold=scenario.output.arrival_threshold,
             scheme=default_scheme(grid, depth) if spec.scheme == "auto" else spec.scheme)
-    model = models[region.grids[0].name] if len(models) == 1 else NestedModel(
+    outer = models[region.grids[0].name]
+    model = outer if len(models) == 1 else NestedModel(
         [(models[s.name], s.parent, s.ratio) for s in region.grids])
+    checks.check_water(region, scenario, outer)
+    checks.check_towns(region, model)
     if displacement is not None:
-        for m in model.models:
-            uplift = np.nan_to_num(resample(displacement, m.grid, method="bilinear"))
-            m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
-        if isinstance(model, NestedModel):
-            model.synchronise()
-    if isinstance(scenario.source, FaultSource):
-        _apply_fault(model, scenario.source, callbacks)
+        uplift = {m.grid.name: resample(displacement, m.grid, method="bilinear")
+                  for m in model.models}
+        _raise_surface(model, checks.check_source(scenario, model, uplift, displacement))
+    elif isinstance(scenario.source, FaultSource):
+        _apply_fault(model, scenario, callbacks)
+    else:
+        checks.check_source(scenario, model)
     return model
 
 
-def _apply_fault(model, source: FaultSource, callbacks: list | None) -> None:
+def _raise_surface(model, uplift: dict[str, np.ndarray]) -> None:
+    """Add each grid's sea-surface displacement (m; NaN, outside a raster, reads as 0)
+    to its wet cells."""
+    for m in model.models:
+        m.set(eta=np.where(m.initially_wet, m.eta + np.nan_to_num(uplift[m.grid.name]),
+                           m.eta))
+    if isinstance(model, NestedModel):
+        model.synchronise()
+
+
+def _apply_fault(model, scenario: Scenario, callbacks: list | None) -> None:
     """Raise the sea surface of every grid's wet cells by the fault's sea-surface
     displacement (Okada, Tanioka-Satake and Kajiura with the grid's own still depth), at
-    once or, for a kinematic rupture, through a callback."""
+    once or, for a kinematic rupture, through a callback; either way once the complete
+    displacement has been checked to reach the outer grid's water."""
+    source = scenario.source
     if source.kinematic:
         rupture = KinematicRupture(model, source.subfaults,
                                    tanioka_satake=source.tanioka_satake,
                                    kajiura=source.kajiura)
+        outer = model.models[0].grid.name
+        checks.check_source(scenario, model, {outer: rupture.static_uplift(outer)})
         rupture.start(model)
         callbacks.append(rupture)
         return
-    for m in model.models:
-        uplift = fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
-                                   tanioka_satake=source.tanioka_satake,
-                                   kajiura=source.kajiura)
-        m.set(eta=np.where(m.initially_wet, m.eta + uplift, m.eta))
-    if isinstance(model, NestedModel):
-        model.synchronise()
+    uplift = {m.grid.name: fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
+                                             tanioka_satake=source.tanioka_satake,
+                                             kajiura=source.kajiura)
+              for m in model.models}
+    _raise_surface(model, checks.check_source(scenario, model, uplift))
 
 
 def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:
@@ -200,8 +219,10 @@ def _provenance(region: Region, scenario: Scenario) -> dict:
     attrs = {
         "source": f"tsunami {__version__} (nonlinear shallow-water; staggered leapfrog and "
                   "second-order finite volumes)",
-        "region": region.name, "region_file": str(region.path),
-        "scenario": scenario.name, "scenario_file": str(scenario.path),
+        # File names only: these attributes travel into published products, which must
+        # not carry the local paths of the machine that ran them (run.json has the paths).
+        "region": region.name, "region_file": _name(region.path),
+        "scenario": scenario.name, "scenario_file": _name(scenario.path),
         "history": f"created {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}",
         "still_water_level_m": scenario.still_water_level,
     }
@@ -214,39 +235,42 @@ def _provenance(region: Region, scenario: Scenario) -> dict:
     return attrs
 
 
+def _name(path: Path | None) -> str:
+    return Path(path).name if path else ""
+
+
 def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
     """Write fields (NetCDF per grid), gauges (NetCDF + CSV) and ``run.json``.
 
-    Every file is written to a temporary name and renamed into place, so an interrupted
-    run never leaves a truncated file where a complete one stood.
+    The folder is written as a whole (:mod:`tsunami.runfolder`): built beside ``out_dir``,
+    flushed to disk and renamed into place, replacing an earlier run's folder, so it never
+    mixes two runs and an interrupted run leaves the previous folder intact. ``run.json``
+    lists every file with its size and SHA-256. Returns the paths in ``out_dir``.
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(out_dir, None, f"cannot create the output folder: {exc}") from None
-    written = []
-    for name, ds in result.fields.items():
-        written.append(write_netcdf(ds, out_dir / f"fields_{name}.nc"))
-    for name, ds in result.towns.items():
-        written.append(write_netcdf(ds, out_dir / f"town_{name}.nc"))
-    if result.gauges is not None:
-        written.append(write_netcdf(result.gauges, out_dir / "gauges.nc"))
-        written.append(result.recorder.write_csv(out_dir / "gauges.csv"))
-    origin = result.scenario.origin_time
-    summary = {
-        "region": result.region.name, "scenario": result.scenario.name,
-        "source_type": result.scenario.source_type,
-        "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
-        "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
-        "steps": result.steps, "grids": result.summary(), "towns": result.town_summary(),
-        "files": [p.name for p in written],
-    }
-    path = out_dir / "run.json"
-    with atomic_path(path) as tmp, open(tmp, "w") as f:
-        json.dump(summary, f, indent=2, default=float)
-    written.append(path)
-    return written
+    with run_folder(out_dir) as folder:
+        written = []
+        for name, ds in result.fields.items():
+            written.append(write_netcdf(ds, folder / f"fields_{name}.nc"))
+        for name, ds in result.towns.items():
+            written.append(write_netcdf(ds, folder / f"town_{name}.nc"))
+        if result.gauges is not None:
+            written.append(write_netcdf(result.gauges, folder / "gauges.nc"))
+            written.append(result.recorder.write_csv(folder / "gauges.csv"))
+        origin = result.scenario.origin_time
+        summary = {
+            "region": result.region.name, "scenario": result.scenario.name,
+            "region_file": str(result.region.path.resolve()) if result.region.path else None,
+            "source_type": result.scenario.source_type,
+            "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
+            "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
+            "steps": result.steps, "grids": result.summary(),
+            "towns": result.town_summary(), "files": [file_record(p) for p in written],
+        }
+        path = folder / SUMMARY
+        with open(path, "w") as f:
+            json.dump(summary, f, indent=2, default=float)
+        written.append(path)
+    return [Path(out_dir) / p.name for p in written]
 
 
 def _nanmin(values: np.ndarray) -> float:

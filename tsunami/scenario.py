@@ -26,6 +26,7 @@ over it). Without them the rupture is instantaneous, unless a table gives its ow
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,13 +34,33 @@ from pathlib import Path
 import numpy as np
 
 from tsunami.boundaries import SIDES, IncidentWave
-from tsunami.config import Table, load_toml
-from tsunami.dem import Raster, parse_crs, read_raster
+from tsunami.config import Range, Table, load_toml, read_text
+from tsunami.dem import Raster, check_values, parse_crs, read_raster
 from tsunami.errors import InputError
 from tsunami.source.kinematic import is_kinematic, patches, with_timing
 from tsunami.source.okada import REFERENCES, FaultModel, Subfault
 from tsunami.source.scaling import LAWS, fault_from_alert
-from tsunami.source.table import read_subfault_csv
+from tsunami.source.table import FAULT_RANGES, read_subfault_csv
+
+#: Plausible ranges of the scenario's numbers (README, "Plausible ranges"), by key.
+SCENARIO_RANGES = {
+    "duration": Range(0.0, 259_200.0, "s", open_low=True,
+                      why="up to 72 h: an ocean crossing takes about 24 h"),
+    "still_water_level": Range(-20.0, 20.0, "m",
+                               why="tide level above the DEM datum; the largest tidal "
+                                   "ranges on Earth are about 16 m"),
+    "cfl": Range(0.05, 1.0, why="above 1 the explicit scheme is unstable; below 0.05 a run "
+                                "takes 14 times the default's steps for nothing"),
+    "dry_depth": Range(1e-5, 1.0, "m", why="from laboratory (0.1 mm) to coarse field grids"),
+    "max_speed": Range(0.1, 100.0, "m/s", why="cap on shoreline flows: laboratory to the "
+                                              "fastest observed tsunami flows (tens of m/s)"),
+    "arrival_threshold": Range(0.0, 10.0, "m", open_low=True),
+    "gauge_interval": Range(0.0, 3600.0, "s", why="0: every step"),
+    "displacement": Range(-100.0, 100.0, "m", why="raster values; the largest coseismic "
+                                                  "uplifts are about 10-15 m"),
+    "eta_m": Range(-50.0, 50.0, "m", why="incident-wave CSV; also refused: an amplitude "
+                                         "above 0.78 of the boundary depth (it would break)"),
+}
 
 
 @dataclass(frozen=True)
@@ -52,10 +73,21 @@ class DisplacementSource:
     field: str
 
     def read(self, config: Path, local: bool) -> Raster:
+        """The raster, for a region in a local frame (``local``) or georeferenced. Its
+        values must lie within ``SCENARIO_RANGES["displacement"]``; NaN is no data."""
         crs = parse_crs(self.crs_text, config, f"{self.field}.crs") if self.crs_text else None
-        return read_raster(self.path, crs=crs, variable=self.variable,
-                           field=f"{self.field}.path", config=config,
-                           local=local and self.crs_text is None)
+        if self.crs_text is not None and crs is None and not local:
+            raise InputError(config, f"{self.field}.crs", "a raster in a local frame cannot "
+                             "be placed in a georeferenced region: give the raster's CRS")
+        if crs is not None and local:
+            raise InputError(config, f"{self.field}.crs", f"a raster in {crs.name} cannot be "
+                             "placed in a region in a local frame; set crs = \"local\" to read "
+                             "its coordinates as metres of that frame")
+        raster = read_raster(self.path, crs=crs, variable=self.variable,
+                             field=f"{self.field}.path", config=config,
+                             local=local and crs is None)
+        check_values(raster, SCENARIO_RANGES["displacement"], config, f"{self.field}.path")
+        return raster
 
 
 @dataclass(frozen=True)
@@ -138,32 +170,38 @@ class Scenario:
         meta.check_keys({"name", "duration", "origin_time", "still_water_level",
                          "description"}, {"name", "duration"})
         name = meta.str("name")
-        duration = meta.number("duration", positive=True)
-        still_water_level = meta.number("still_water_level", 0.0)
+        duration = meta.number("duration", within=SCENARIO_RANGES["duration"])
+        still_water_level = meta.number("still_water_level", 0.0,
+                                        within=SCENARIO_RANGES["still_water_level"])
         description = meta.str("description", "")
         origin = None
         if meta.has("origin_time"):
             origin = _parse_time(meta, "origin_time")
         source = _source(root.table("source", required=True))
-        numerics = Numerics()
-        if root.has("numerics"):
-            t = root.table("numerics")
-            t.check_keys({"dtype", "cfl", "dry_depth", "max_speed"})
-            numerics = Numerics(
-                dtype=t.str("dtype", "float32", choices={"float32", "float64"}),
-                cfl=t.number("cfl", 0.7, positive=True, maximum=1.0),
-                dry_depth=t.number("dry_depth", 1e-3, positive=True, maximum=1.0),
-                max_speed=t.number("max_speed", 20.0, positive=True))
+        numerics = parse_numerics(root.table("numerics")) if root.has("numerics") \
+            else Numerics()
         output = OutputOptions()
         if root.has("output"):
             t = root.table("output")
             t.check_keys({"arrival_threshold", "gauge_interval"})
             output = OutputOptions(
-                arrival_threshold=t.number("arrival_threshold", 0.2, positive=True),
-                gauge_interval=t.number("gauge_interval", 10.0, minimum=0.0))
+                arrival_threshold=t.number("arrival_threshold", 0.2,
+                                           within=SCENARIO_RANGES["arrival_threshold"]),
+                gauge_interval=t.number("gauge_interval", 10.0,
+                                        within=SCENARIO_RANGES["gauge_interval"]))
         return cls(name=name, path=path, duration=duration, source=source, origin_time=origin,
                    still_water_level=still_water_level, description=description,
                    numerics=numerics, output=output)
+
+
+def parse_numerics(t: Table) -> Numerics:
+    """A ``[numerics]`` table (also read by sweep files)."""
+    t.check_keys({"dtype", "cfl", "dry_depth", "max_speed"})
+    return Numerics(
+        dtype=t.str("dtype", "float32", choices={"float32", "float64"}),
+        cfl=t.number("cfl", 0.7, within=SCENARIO_RANGES["cfl"]),
+        dry_depth=t.number("dry_depth", 1e-3, within=SCENARIO_RANGES["dry_depth"]),
+        max_speed=t.number("max_speed", 20.0, within=SCENARIO_RANGES["max_speed"]))
 
 
 def _parse_time(t: Table, key: str) -> datetime:
@@ -235,19 +273,19 @@ def _fault_source(t: Table, kind: str) -> FaultSource:
     else:
         t.check_keys(_FAULT_COMMON | set(_ALERT_KEYS) | {"law", "rigidity"},
                      set(_ALERT_KEYS))
-        magnitude = t.number("magnitude", minimum=4.0, maximum=10.0)
+        magnitude = t.number("magnitude", within=FAULT_RANGES["magnitude"])
         lon, lat, depth, strike = _fault_values(t, ("longitude", "latitude", "depth_m",
                                                      "strike"))
         # dip > 0: the fault is placed by sliding it in its plane, which a horizontal
         # plane cannot do.
-        dip = t.number("dip", positive=True, maximum=90.0)
-        rake = t.number("rake", minimum=-360.0, maximum=360.0)
+        dip = t.number("dip", within=FAULT_RANGES["dip"], positive=True)
+        rake = t.number("rake", within=FAULT_RANGES["rake"])
         fault = fault_from_alert(lon, lat, depth, magnitude, strike, dip, rake,
                                  law=t.str("law", choices=set(LAWS)),
-                                 rigidity=t.number("rigidity", positive=True))
+                                 rigidity=t.number("rigidity", within=FAULT_RANGES["rigidity"]))
         hypocentre = fault.hypocentre
-    rupture_velocity = t.number("rupture_velocity", positive=True)
-    rise_time = t.number("rise_time", minimum=0.0)
+    rupture_velocity = t.number("rupture_velocity", within=FAULT_RANGES["rupture_velocity"])
+    rise_time = t.number("rise_time", within=FAULT_RANGES["rise_time_s"])
     subfaults = list(fault.subfaults)
     if rupture_velocity is not None:
         if hypocentre is None:
@@ -276,25 +314,19 @@ def _fault_source(t: Table, kind: str) -> FaultSource:
 
 
 def _fault_values(t: Table, keys: tuple[str, ...] = _FAULT_KEYS) -> list[float]:
-    """Numbers of a rectangle's keys, each checked against its physical range."""
-    ranges = {"longitude": dict(minimum=-360.0, maximum=360.0),
-              "latitude": dict(minimum=-90.0, maximum=90.0),
-              "depth_m": dict(minimum=0.0), "strike": dict(minimum=-360.0, maximum=360.0),
-              "dip": dict(minimum=0.0, maximum=90.0),
-              "rake": dict(minimum=-360.0, maximum=360.0), "slip_m": dict(minimum=0.0),
-              "length_m": dict(positive=True), "width_m": dict(positive=True)}
-    return [t.number(key, **ranges[key]) for key in keys]
+    """Numbers of a rectangle's keys, each checked against its plausible range."""
+    return [t.number(key, within=FAULT_RANGES[key]) for key in keys]
 
 
 def _hypocentre(t: Table) -> tuple[float, float, float] | None:
     values = t.numbers("hypocentre", 3)
     if values is None:
         return None
-    lon, lat, depth = values
-    if not (-360.0 <= lon <= 360.0 and -90.0 <= lat <= 90.0 and depth >= 0.0):
-        raise t.error("hypocentre", f"expected [longitude, latitude, depth_m] with "
-                      f"latitude within -90...90 and depth >= 0, got {values}")
-    return lon, lat, depth
+    for key, value in zip(("longitude", "latitude", "depth_m"), values, strict=True):
+        if problem := FAULT_RANGES[key].problem(value):
+            raise t.error("hypocentre", f"expected [longitude, latitude, depth_m]; {key} "
+                          f"{problem}")
+    return values[0], values[1], values[2]
 
 
 def _flag(t: Table, key: str, default: bool) -> bool:
@@ -305,27 +337,29 @@ def _flag(t: Table, key: str, default: bool) -> bool:
 
 
 def read_wave_csv(path: Path, config: Path | None = None, field: str = "path") -> IncidentWave:
-    """Read an incident wave ``time_s,eta_m`` CSV, checking every row."""
+    """Read an incident wave ``time_s,eta_m`` CSV (UTF-8, BOM allowed), checking every
+    row: finite, increasing times; elevations within ``SCENARIO_RANGES["eta_m"]``."""
     times, etas = [], []
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or [h.strip() for h in header[:2]] != ["time_s", "eta_m"]:
-            raise InputError(path, "header", "expected the header 'time_s,eta_m'")
-        for number, row in enumerate(reader, start=2):
-            if not row or not "".join(row).strip():
-                continue
-            try:
-                t, e = float(row[0]), float(row[1])
-            except (ValueError, IndexError):
-                raise InputError(path, f"line {number}", f"not two numbers: {row!r}") from None
-            if not (np.isfinite(t) and np.isfinite(e)):
-                raise InputError(path, f"line {number}", "NaN or infinite value")
-            if times and t <= times[-1]:
-                raise InputError(path, f"line {number}", f"time {t:g} s does not increase "
-                                 f"(previous {times[-1]:g} s)")
-            times.append(t)
-            etas.append(e)
+    reader = csv.reader(io.StringIO(read_text(path, "incident-wave CSV", field, config)))
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[:2]] != ["time_s", "eta_m"]:
+        raise InputError(path, "header", "expected the header 'time_s,eta_m'")
+    for number, row in enumerate(reader, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            t, e = float(row[0]), float(row[1])
+        except (ValueError, IndexError):
+            raise InputError(path, f"line {number}", f"not two numbers: {row!r}") from None
+        if not (np.isfinite(t) and np.isfinite(e)):
+            raise InputError(path, f"line {number}", "NaN or infinite value")
+        if problem := SCENARIO_RANGES["eta_m"].problem(e):
+            raise InputError(path, f"line {number}, column 'eta_m'", problem)
+        if times and t <= times[-1]:
+            raise InputError(path, f"line {number}", f"time {t:g} s does not increase "
+                             f"(previous {times[-1]:g} s)")
+        times.append(t)
+        etas.append(e)
     if len(times) < 2:
         raise InputError(path, "rows", "need at least two samples")
     return IncidentWave(np.array(times), np.array(etas))

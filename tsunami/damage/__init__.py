@@ -11,7 +11,9 @@ sweep) + exposure (buildings, census population, districts) -> :func:`assess` ->
                     load_buildings("grids/okushiri1993/exposure/aonae_buildings.gpkg"),
                     population=load_population(".../aonae_population_250m.csv"),
                     params=DamageParameters(output_crs="EPSG:6680"))
-    assets = result.write("out/damage", "Aonae")   # [Asset(path, title, roles, media_type)]
+    assets = result.write("out/damage", "Aonae",   # [Asset(path, title, roles, media_type)]
+                          forecast={"event_id": "okushiri1993", "forecast_number": "1",
+                                    "issue_time": "1993-07-12T13:22:00Z"})
 
 - Fragility: lognormal curves read from ``data/fragility.csv`` (Suppasri et al. 2013, by
   material and by storeys; see ``data/SOURCE.md``), nested by cumulative clipping.
@@ -25,10 +27,12 @@ sweep) + exposure (buildings, census population, districts) -> :func:`assess` ->
   results identical to the serial path.
 - People: census population (JIS X 0410 mesh CSV, raster, or polygons) spread over the
   buildings or the land of each census cell; people per MLIT depth class; casualties by
-  the Cabinet Office 2012 rule or the pre-2012 CDMC formula, every assumption a parameter
-  (:class:`CasualtyParameters`) and listed in the outputs.
+  the Cabinet Office 2012 method (night or day from the origin time in local time) or the
+  pre-2012 CDMC formula, every assumption a parameter (:class:`CasualtyParameters`) and
+  listed in the outputs.
 """
 
+from tsunami.assets import Asset
 from tsunami.damage.assess import CellGrid, DamageParameters, DamageResult, assess
 from tsunami.damage.casualty import CasualtyParameters, EvacuationGroup
 from tsunami.damage.exposure import (
@@ -43,7 +47,6 @@ from tsunami.damage.field import TownField
 from tsunami.damage.fragility import FragilityTable, load_fragility
 from tsunami.damage.meshcode import decode as decode_mesh_codes
 from tsunami.damage.meshcode import encode as encode_mesh_codes
-from tsunami.damage.output import Asset
 
 __all__ = [
     "DEFAULTS",

@@ -15,12 +15,12 @@ import time
 import uuid
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import pyproj
 import rasterio.features
 import rasterio.warp
 import shapely
@@ -31,6 +31,7 @@ from pyproj.aoi import AreaOfInterest
 from pyproj.database import query_utm_crs_info
 
 from tsunami import __version__
+from tsunami.assets import Asset
 from tsunami.damage import casualty as cas
 from tsunami.damage.exposure import (
     Population,
@@ -52,9 +53,11 @@ from tsunami.damage.fragility import (
     load_fragility,
     state_probabilities,
 )
-from tsunami.damage.output import Asset
+from tsunami.damage.geometry import to_crs, transformer
+from tsunami.damage.output import write_result
 from tsunami.damage.uncertainty import MonteCarlo, count_ranges
 from tsunami.errors import InputError
+from tsunami.localtime import is_night, resolve_timezone
 
 TownInput = xr.Dataset | str | Path | TownField
 
@@ -88,6 +91,9 @@ class DamageParameters:
     - ``water_density`` (kg/m3) and ``drag_coefficient``: the drag force per unit width
       F = rho C_D h u^2 / 2 (kN/m) of curves with the ``hydrodynamic_force`` demand; set
       them to the values the curves were fitted with.
+    - ``timezone``: IANA time zone of the place (None: Asia/Tokyo inside Japan, else UTC
+      with a warning); the origin time in local time decides night or day for the
+      casualties (unless ``casualty.night`` is given) and is shown on the maps.
     """
 
     fragility: str | None = None
@@ -109,6 +115,7 @@ class DamageParameters:
     progress: bool = False
     water_density: float = 1025.0
     drag_coefficient: float = 1.0
+    timezone: str | None = None
 
     def __post_init__(self) -> None:
         if self.fragility_scheme not in ("storeys", "material"):
@@ -177,13 +184,14 @@ class DamageResult:
     districts: gpd.GeoDataFrame | None = None
     timings: dict[str, float] = field(default_factory=dict)  # wall s per stage
 
-    def write(self, folder: str | Path, name: str | None = None) -> list[Asset]:
+    def write(self, folder: str | Path, name: str | None = None,
+              forecast: dict[str, str] | None = None) -> list[Asset]:
         """Write every product into ``folder`` (each file atomically; names start with
         ``name``, default the town's) and return them as :class:`Asset` (path, STAC role,
-        media type, title). See :mod:`tsunami.damage.output` for the files."""
-        from tsunami.damage.output import write_result
-
-        return write_result(self, Path(folder), name or self.name)
+        media type, title). ``forecast``: the identity of the forecast (``event_id``,
+        ``forecast_number``, ``issue_time``, ...) that every file then carries. See
+        :mod:`tsunami.damage.output` for the files."""
+        return write_result(self, Path(folder), name or self.name, forecast or {})
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -195,19 +203,6 @@ def _as_fields(town: TownInput | Sequence[TownInput]) -> list[TownField]:
     if not fields:
         raise InputError(None, "town", "no forecast field given")
     return fields
-
-
-def _transformer(src: CRS, dst: CRS) -> pyproj.Transformer | None:
-    if src == dst:
-        return None
-    return pyproj.Transformer.from_crs(src, dst, always_xy=True)
-
-
-def _to_crs(geoms: np.ndarray, src: CRS, dst: CRS) -> np.ndarray:
-    t = _transformer(src, dst)
-    if t is None:
-        return geoms
-    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def _output_crs(params: DamageParameters, f: TownField) -> CRS:
@@ -310,11 +305,13 @@ def assess(town: TownInput | Sequence[TownInput],
         "software": f"tsunami {__version__}",
         "forecast": [{k: t.attrs.get(k) for k in ("scenario", "region", "origin_time",
                                                     "history", "source")
-                      if t.attrs.get(k) is not None} | {"file": t.source, "weight": float(w)}
+                      if t.attrs.get(k) is not None}
+                     | {"file": Path(t.source).name, "weight": float(w)}
                      for t, w in zip(fields, weights, strict=True)],
         "assumptions": [],
-        "parameters": _parameters_dict(params),
     }
+    params = _time_of_day(params, f0, summary, people=population is not None)
+    summary["parameters"] = _parameters_dict(params)
     district_names = list(districts["district"]) if districts is not None else []
     n_d = len(district_names)
     town_area: dict = {}
@@ -338,9 +335,48 @@ def assess(town: TownInput | Sequence[TownInput],
     return DamageResult(f0.name, bld_out, summary, grid, f0, params, districts, timings)
 
 
+def _time_of_day(params: DamageParameters, f: TownField, summary: dict, people: bool
+                 ) -> DamageParameters:
+    """Local time of the origin (``summary["local_time"]``) and, unless given, night or
+    day for the casualty estimate from it (a warning for ``people`` without origin)."""
+    w, s, e, n = rasterio.warp.transform_bounds(f.crs, "EPSG:4326", *f.bounds)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tz = resolve_timezone(params.timezone, (w + e) / 2, (s + n) / 2)
+    summary.setdefault("warnings", []).extend(str(c.message) for c in caught)
+    for c in caught:
+        warnings.warn(str(c.message), stacklevel=4)
+    cas_params = params.casualty
+    start, end = cas_params.night_hours
+    local: dict = {"timezone": tz.key, "night_hours": f"{start:02d}:00-{end:02d}:00 local"}
+    origin = f.attrs.get("origin_time")
+    night = cas_params.night
+    if origin:
+        moment = datetime.fromisoformat(str(origin).replace("Z", "+00:00"))
+        local["origin_time_local"] = moment.astimezone(tz).isoformat()
+        if night is None:
+            night = is_night(moment, tz, cas_params.night_hours)
+            local["time_of_day"] = (f"{'night' if night else 'day'}: origin "
+                                    f"{moment.astimezone(tz):%H:%M %Z}")
+    elif night is None:
+        night = False
+        local["time_of_day"] = "day (assumed: the forecast has no origin time)"
+        if people:
+            summary["warnings"].append("the forecast field has no origin_time: casualties "
+                                       "assume daytime (the range covers night)")
+    if "time_of_day" not in local:
+        local["time_of_day"] = f"{'night' if night else 'day'} (given)"
+    summary["local_time"] = local
+    if not summary["warnings"]:
+        del summary["warnings"]
+    return replace(params, casualty=replace(cas_params, night=night))
+
+
 def _parameters_dict(params: DamageParameters) -> dict:
     d = asdict(params)
     d["casualty"]["groups"] = [asdict(g) for g in params.casualty.groups]
+    if params.fragility:
+        d["fragility"] = Path(params.fragility).name  # no local paths in published files
     return d
 
 
@@ -404,7 +440,7 @@ def _assess_partition(shared: _Shared, geoms: np.ndarray, rep: np.ndarray,
     for s_i, f in enumerate(fields):
         key = f.crs.to_wkt()
         if key not in transformed:
-            transformed[key] = _to_crs(geoms, shared.b_crs, f.crs)
+            transformed[key] = to_crs(geoms, shared.b_crs, f.crs)
         values, fcell, ins = f.sample(transformed[key],
                                       rep if f.crs == shared.b_crs else None)
         sampled.append(values)
@@ -469,7 +505,7 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
                            predicate="within", how="inner")
         joined = joined[~joined.index.duplicated(keep="first")]
         district[joined.index.to_numpy()] = joined["index_right"].to_numpy()
-    rep = _to_crs(rep_points, b_crs, grid.crs)
+    rep = to_crs(rep_points, b_crs, grid.crs)
     cell = grid.locate(shapely.get_x(rep), shapely.get_y(rep))
     # Monte Carlo cells: those holding buildings, numbered compactly
     occupied = np.unique(cell[cell >= 0])
@@ -520,7 +556,7 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
     p_state = state_probabilities(mixed)
     e_state = expected_state(mixed)
     # per-building table
-    out = gpd.GeoDataFrame({"building_id": buildings["building_id"].to_numpy(),
+    out = gpd.GeoDataFrame({"bldg_id": buildings["building_id"].to_numpy(),
                             "structure": structure, "storeys": storeys, "count": count,
                             "defaulted": buildings["defaulted"].to_numpy()},
                            geometry=buildings.geometry.values, crs=buildings.crs)
@@ -532,17 +568,17 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
         return np.einsum("s,sn->n", weights, a) if n_scen > 1 else a[0]
 
     for col, var, scale in (("depth_m", "max_depth", 1.0), ("speed_m_s", "max_speed", 1.0),
-                            ("momentum_flux_m3_s2", "max_momentum_flux", 1.0),
-                            ("arrival_min", "arrival_time", 1 / 60.0)):
+                            ("mflux_m3s2", "max_momentum_flux", 1.0),
+                            ("arrive_min", "arrival_time", 1 / 60.0)):
         if all(var in v for v in sampled):
             out[col] = wmean(np.stack([v[var] for v in sampled])) * scale
-    out["depth_min_m"] = depth.min(axis=0)
-    out["depth_max_m"] = depth.max(axis=0)
+    out["dep_min_m"] = depth.min(axis=0)
+    out["dep_max_m"] = depth.max(axis=0)
     for k in range(N_STATES + 1):
         out[f"p_ds{k}"] = p_state[:, k]
     out[f"p_ds{params.severe_state}plus"] = mixed[:, params.severe_state - 1]
-    out["expected_ds"] = e_state
-    out["most_likely_ds"] = np.where(resolved, np.argmax(np.nan_to_num(p_state), axis=1), -1)
+    out["exp_ds"] = e_state
+    out["likely_ds"] = np.where(resolved, np.argmax(np.nan_to_num(p_state), axis=1), -1)
     out["status"] = np.where(resolved, "assessed", np.where(inside_all, "on_sea_cell",
                                                             "outside"))
     if districts is not None:
@@ -597,7 +633,7 @@ def _assess_buildings(fields, weights, buildings, districts, table: FragilityTab
     grid.occupied = exposed.reshape(ny, nx) > 0
     timings["aggregates_s"] = time.perf_counter() - start
     summary["fragility"] = {
-        "table": str(table.path),
+        "table": Path(table.path).name,
         "source_id": params.fragility_source,
         "scheme": params.fragility_scheme,
         "curves_used": {cs.key: {"citation": cs.citation, "verification": cs.verification,
@@ -649,7 +685,7 @@ def _fill_grid_validity(grid: CellGrid, f: TownField) -> None:
     xs = grid.x0 + (np.arange(nx) + 0.5) * grid.size
     ys = grid.y1 - (np.arange(ny) + 0.5) * grid.size
     gx, gy = np.meshgrid(xs, ys)
-    t = _transformer(grid.crs, f.crs)
+    t = transformer(grid.crs, f.crs)
     fx, fy = (gx, gy) if t is None else t.transform(gx, gy)
     _, _, inside = f.locate(np.asarray(fx), np.asarray(fy))
     valid = inside if grid.occupied is None else inside | grid.occupied
@@ -704,7 +740,7 @@ def _assess_people(fields, weights, population: Population, districts, params, b
     town_area["people"] = area_dict()
     for g, area in enumerate(district_areas):
         area["people"] = area_dict(g)
-    summary["population"] = {"source": population.source, "kind": population.kind,
+    summary["population"] = {"source": Path(population.source).name, "kind": population.kind,
                              "weighting": params.population_weighting,
                              "depth_classes": labels,
                              "depth_class_keys": cas.depth_class_keys(p.inundation_threshold_m),
@@ -720,7 +756,7 @@ def _people_one(f: TownField, s_i: int, population: Population, districts, param
     ny, nx = f.shape
     depth = f.data["max_depth"]
     arrival = f.data.get("arrival_time", np.full(depth.shape, np.nan, dtype=np.float32))
-    cells = _to_crs(population.cells, population.crs, f.crs)
+    cells = to_crs(population.cells, population.crs, f.crs)
     w, s, e, n = f.bounds
     near = shapely.intersects(cells, shapely.box(w, s, e, n))
     total = float(population.people.sum())
@@ -752,7 +788,7 @@ def _people_one(f: TownField, s_i: int, population: Population, districts, param
     land = (np.isfinite(depth) & f.covered).ravel()
     district_grid = np.full(ny * nx, -1, dtype=np.int64)
     if districts is not None and n_d:
-        dgeoms = _to_crs(np.asarray(districts.geometry.values),
+        dgeoms = to_crs(np.asarray(districts.geometry.values),
                          CRS.from_user_input(districts.crs), f.crs)
         burned = rasterio.features.rasterize(((g, k) for k, g in enumerate(dgeoms)),
                                              out_shape=(ny, nx), transform=f.transform,

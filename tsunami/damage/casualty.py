@@ -12,11 +12,13 @@ parameter (the defaults are the values of the research notes, with their sources
     2.65 km/h [S];
   - a person is "caught" when they cannot reach safe ground before the tsunami reaches
     their place (see :func:`caught_fraction`);
-  - of those caught, deaths start at 0.3 m depth and everyone caught at >= 1 m dies
-    (based on 越村ほか 2009) [P/S]. THE CURVE BETWEEN 0.3 m AND 1 m WAS NOT FOUND: the
-    central estimate uses a PROVISIONAL linear ramp (``ramp`` parameter, change it when
-    the table of 2_2.pdf is at hand); the range brackets every possible curve (0 below
-    1 m for the low end, 1 from 0.3 m for the high end).
+  - of those caught, the death rate by depth (浸水深別死者率, derived from 越村ほか 2009)
+    is 0.01 % at 0.3 m, 4.8 % at 0.5 m, 71.1 % at 0.7 m and 100 % at 1 m, as the
+    Cabinet Office analysis was reported (Tokyo Shimbun, 30 Aug 2012, "津波1メートルでも
+    ほぼ死亡 内閣府分析") [S]; none die below 0.3 m and all at 1 m or more [P/S]. Between
+    the points the central estimate interpolates linearly in depth (the source's own
+    functional form was not found); the range takes, between two points, the rate of the
+    lower and of the upper one, which brackets every curve rising through the points.
 
 ``cdmc_pre2012`` (中央防災会議, pre-2012, e.g. 2003 Tonankai-Nankai; third-party
   transcription of 専門調査会 第7回 sub6.pdf [S]):
@@ -30,6 +32,12 @@ parameter (the defaults are the values of the research notes, with their sources
     not evacuating.
 
 Do not mix the two: D(1 m) = 3.6 % in the old method, 100 % in the 2012 rule.
+
+Night or day (the +5 min and 80 % speed of the night case) follows the earthquake's origin
+time in local time (:mod:`tsunami.localtime`): night is 20:00-06:00 (``night_hours``),
+when residents are at home in the dark and many asleep (the night factors come from the
+1993 Hokkaido Nansei-oki event, which struck at 22:17 JST); unknown origin: daytime,
+stated. The range takes both.
 
 Simplifications stated in every output: people are where the census puts them (night-time
 residential population; no day/night occupancy factors, which were not found); the
@@ -46,9 +54,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-#: Depth classes (m): the MLIT 水害ハザードマップ作成の手引き (H28) detailed version (詳細版)
-#: breaks 0.3, 0.5, 1, 3, 5, 10, 20 m; below 0.3 m from the inundation threshold.
-DEPTH_BREAKS = (0.3, 0.5, 1.0, 3.0, 5.0, 10.0, 20.0)
+from tsunami.depth_classes import DEPTH_BREAKS
+from tsunami.localtime import NIGHT_HOURS
+
+#: Death rate of people caught by the water, (depth m, fraction): Cabinet Office 2012
+#: Nankai Trough analysis as reported by Tokyo Shimbun, 30 Aug 2012 (research notes s. 2.1)
+CABINET_2012_DEATH_RATE = ((0.3, 0.0001), (0.5, 0.048), (0.7, 0.711), (1.0, 1.0))
+CABINET_2012_DEATH_RATE_SOURCE = (
+    "Cabinet Office (内閣府) 2012 Nankai Trough damage estimate, death rate by depth "
+    "(浸水深別死者率, after 越村ほか 2009) as reported by Tokyo Shimbun, 30 Aug 2012, "
+    "'津波1メートルでもほぼ死亡 内閣府分析' [secondary source; check against "
+    "bousai.go.jp/jishin/nankai/taisaku/pdf/2_2.pdf]")
 
 
 def depth_class_labels(threshold: float) -> list[str]:
@@ -90,15 +106,14 @@ class CasualtyParameters:
 
     model: str = "cabinet_office_2012"  # or "cdmc_pre2012"
     inundation_threshold_m: float = 0.01  # Cabinet Office inundation area: >= 1 cm [P]
-    # cabinet_office_2012
-    onset_depth_m: float = 0.3  # deaths start [P/S]
-    full_depth_m: float = 1.0  # everyone caught dies [P/S]
-    #: PROVISIONAL (not from the source): mortality of caught people between onset and
-    #: full depth as (depth m, rate) points, interpolated linearly
-    ramp: tuple[tuple[float, float], ...] = ((0.3, 0.0), (1.0, 1.0))
+    # cabinet_office_2012: death rate of caught people, (depth m, fraction) points; 0
+    # below the first, linear between, the last rate above the last
+    death_rate: tuple[tuple[float, float], ...] = CABINET_2012_DEATH_RATE
     groups: tuple[EvacuationGroup, ...] = CABINET_2012_GROUPS
     walking_speed_m_s: float = 2.65 / 3.6  # 2.65 km/h [S]
-    night: bool = False
+    #: None: from the origin time in local time (``night_hours``); True/False forces it
+    night: bool | None = None
+    night_hours: tuple[int, int] = NIGHT_HOURS  # local [start, end) hours of night
     night_extra_delay_min: float = 5.0  # [S]
     night_speed_factor: float = 0.8  # [S]
     detour_factor: float = 1.0  # straight line; >1 for road detours (assumption)
@@ -123,9 +138,13 @@ class CasualtyParameters:
         for shares in (self.cdmc_shares, self.cdmc_shares_low, self.cdmc_shares_high):
             if abs(sum(shares) - 1.0) > 1e-6:
                 raise ValueError(f"CDMC evacuation shares {shares} do not add up to 1")
-        depths = [p[0] for p in self.ramp]
-        if depths != sorted(depths) or any(not 0 <= p[1] <= 1 for p in self.ramp):
-            raise ValueError("ramp: depths must increase and rates lie in [0, 1]")
+        depths, rates = zip(*self.death_rate, strict=True) if self.death_rate else ((), ())
+        if (len(depths) < 2 or list(depths) != sorted(set(depths))
+                or list(rates) != sorted(rates) or not 0 <= rates[0] <= rates[-1] <= 1):
+            raise ValueError("death_rate: at least two (depth m, rate) points, depths "
+                             "increasing and rates non-decreasing within [0, 1]")
+        if not all(0 <= h < 24 for h in self.night_hours):
+            raise ValueError("night_hours: two local hours 0-23 (start, end)")
 
     def assumptions(self) -> list[str]:
         """The assumptions in words, for every output's metadata."""
@@ -144,7 +163,9 @@ class CasualtyParameters:
                 "of 専門調査会 第7回 sub6.pdf) [S]",
                 f"death rate D(h) = {self.cdmc_a:g} exp({self.cdmc_b:g} h) for h >= "
                 f"{self.cdmc_linear_below_m:g} m, linear to 0 below, {self.cdmc_rate_above_cap:g}"
-                f" above {self.cdmc_cap_depth_m:g} m (cap chosen by the transcribing code)",
+                f" above {self.cdmc_cap_depth_m:g} m; PROVISIONAL: the part below "
+                f"{self.cdmc_linear_below_m:g} m and the cap are the transcribing code's "
+                "choices, not the source's",
                 "non-completion d(t) = 1/(1 + 0.00525 exp(0.7 t/3.565)), t = arrival time "
                 f"(min), d = 1 for t < {self.cdmc_min_time_min:g} min",
                 f"shares immediately/on warning/no warning/no evacuation: {self.cdmc_shares}; "
@@ -155,36 +176,45 @@ class CasualtyParameters:
             f"{g.name} {g.share:.0%} from "
             + (f"{g.start_min:g} min" if g.start_min is not None else "tsunami arrival")
             for g in self.groups)
+        points = ", ".join(f"{r:.4%} at {h:g} m" for h, r in self.death_rate)
+        night = ("night" if self.night else "daytime") if self.night is not None else \
+            "time of day not resolved"
         return [
             *common,
             "model: Cabinet Office (内閣府) 2012 Nankai Trough method [P/S]",
-            f"evacuation groups: {groups}"
-            + (f"; night: +{self.night_extra_delay_min:g} min, speed x "
-               f"{self.night_speed_factor:g}" if self.night else "; daytime"),
+            f"evacuation groups: {groups}; {night}"
+            + (f" (+{self.night_extra_delay_min:g} min, speed x {self.night_speed_factor:g})"
+               if self.night else ""),
             f"walking speed {self.walking_speed_m_s * 3.6:g} km/h; distance = straight line "
             f"to the nearest cell the forecast keeps dry x {self.detour_factor:g}; caught "
             "when the walk ends after the tsunami reaches the person's cell",
-            f"deaths among people caught: 0 below {self.onset_depth_m:g} m, all at >= "
-            f"{self.full_depth_m:g} m",
-            "PROVISIONAL: between those depths the central estimate interpolates "
-            f"{list(self.ramp)} (the official curve was not found); the range uses 0 and 1 "
-            "there, and day and night",
+            f"death rate of people caught: {points}; 0 below {self.death_rate[0][0]:g} m, "
+            "linear in depth between the points (the source's functional form was not "
+            f"found); source: {CABINET_2012_DEATH_RATE_SOURCE}"
+            if self.death_rate == CABINET_2012_DEATH_RATE else
+            f"death rate of people caught: {points} (user-given); 0 below the first, linear "
+            "between",
+            "range: the death rate of the lower and of the upper neighbouring point between "
+            "points (every curve rising through them lies between), and day and night",
         ]
 
 
 def mortality_2012(depth: np.ndarray, p: CasualtyParameters, bound: str = "central"
                    ) -> np.ndarray:
-    """Death rate of people caught at depth (m): 0 below onset, 1 at >= full depth;
-    between: the provisional ramp ("central"), 0 ("low") or 1 ("high")."""
+    """Death rate of people caught at depth (m) from the ``death_rate`` points: 0 below
+    the first point, the last rate from the last point on; between two points linear
+    ("central"), the lower point's rate ("low") or the upper point's ("high")."""
     h = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0)
-    if bound == "low":
-        mid = np.zeros_like(h)
-    elif bound == "high":
-        mid = np.ones_like(h)
+    xs, ys = (np.array(v, dtype=np.float64) for v in zip(*p.death_rate, strict=True))
+    if bound == "central":
+        rate = np.interp(h, xs, ys)
     else:
-        xs, ys = zip(*p.ramp, strict=True)
-        mid = np.interp(h, xs, ys)
-    return np.where(h < p.onset_depth_m, 0.0, np.where(h >= p.full_depth_m, 1.0, mid))
+        i = np.searchsorted(xs, h, side="right")  # points at or below h
+        lower = ys[np.maximum(i - 1, 0)]
+        on_point = np.isin(h, xs)
+        rate = lower if bound == "low" else np.where(on_point, lower,
+                                                     ys[np.minimum(i, xs.size - 1)])
+    return np.where(h < xs[0], 0.0, rate)
 
 
 def death_rate_cdmc(depth: np.ndarray, p: CasualtyParameters) -> np.ndarray:
@@ -274,7 +304,7 @@ def casualties(people: np.ndarray, depth: np.ndarray, arrival_s: np.ndarray,
     out = {}
     caught_day = caught_fraction(arrival, distance_m, p, night=False)
     caught_night = caught_fraction(arrival, distance_m, p, night=True)
-    caught_now = caught_night if p.night else caught_day
+    caught_now = caught_night if p.night else caught_day  # None (unknown): daytime
     out["caught"] = np.where(wet, people * caught_now, 0.0)
     out["central"] = np.where(wet, people * caught_now * mortality_2012(h, p, "central"), 0.0)
     low = np.minimum(caught_day, caught_night) * mortality_2012(h, p, "low")

@@ -7,12 +7,10 @@ severe damage state):
 
 =====================================  ==============================================
 ``<name>_buildings_damage.gpkg``       layer ``buildings``: one feature per building,
-                                       input CRS (or ``buildings_crs``); columns
-                                       building_id, structure, storeys, count, defaulted,
-                                       curve, depth_m, speed_m_s, momentum_flux_m3_s2,
-                                       arrival_min, depth_min_m, depth_max_m, p_ds0..p_ds6,
-                                       p_ds<k>plus, expected_ds, most_likely_ds, status
-                                       (assessed / on_sea_cell / outside), district
+                                       input CRS (or ``buildings_crs``); the columns of
+                                       :data:`BUILDING_FIELDS`
+                                       (names of at most 10 characters: a Shapefile export
+                                       keeps them) and the forecast's identity
 ``<name>_buildings_<c>m.tif``          buildings per cell
 ``<name>_ds<k>plus_expected_<c>m.tif`` expected buildings at DS >= k per cell
 ``<name>_ds<k>plus_range_<c>m.tif``    band 1: 5th, band 2: 95th percentile of the same
@@ -24,9 +22,15 @@ severe damage state):
 ``<name>_damage_chart.png``            buildings per state (and people per depth class)
 =====================================  ==============================================
 
-GeoTIFFs: float32, no-data NaN (cells off the forecast field), 0 = no buildings / none
-damaged, 256 x 256 tiles, DEFLATE with the floating-point predictor, CRS and transform
-embedded, units and assumptions in the GDAL metadata.
+GeoTIFFs: Cloud-Optimized (:mod:`tsunami.cog`, overviews by sum: a zoomed-out cell holds
+the buildings of the cells it covers), float32, no-data NaN (cells off the forecast
+field), 0 = no buildings / none damaged, 256 x 256 tiles, DEFLATE with the floating-point
+predictor, CRS and transform embedded, units and assumptions in the GDAL metadata.
+
+Every file names the forecast it belongs to when ``forecast`` (``event_id``,
+``forecast_number``, ``issue_time``, ...) is given: GeoPackage layer metadata and
+``event_id``/``forecast``/``issued`` columns, GeoTIFF tags, the summary's ``forecast_id``
+and CSV columns, and the titles of the map and chart. No file holds a local path.
 """
 
 from __future__ import annotations
@@ -38,20 +42,50 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import rasterio
 
+from tsunami.assets import COG, GEOPACKAGE, Asset
 from tsunami.atomic import atomic_path
-from tsunami.products.stac import Asset
+from tsunami.cog import write_cog
+from tsunami.damage.plots import bar_chart, quicklook_map
 
-MEDIA_GEOTIFF = "image/tiff; application=geotiff"
-MEDIA_GPKG = "application/geopackage+sqlite3"
+#: Columns of the per-building table (``DamageResult.buildings`` and the GeoPackage):
+#: names of at most 10 characters, so that a Shapefile export keeps them whole.
+BUILDING_FIELDS = {
+    "bldg_id": "building identifier (the input's id, else the row number)",
+    "structure": "structure type (wood, rc, steel, masonry)",
+    "storeys": "number of storeys",
+    "count": "buildings the row stands for",
+    "defaulted": "attributes that were missing and took the default",
+    "curve": "fragility curve set used",
+    "depth_m": "maximum inundation depth at the building (m; weighted mean of a sweep)",
+    "speed_m_s": "maximum flow speed (m/s)",
+    "mflux_m3s2": "maximum momentum flux, depth x speed squared (m3/s2)",
+    "arrive_min": "tsunami arrival, minutes after the origin time",
+    "dep_min_m": "lowest maximum depth over the scenarios of a sweep (m)",
+    "dep_max_m": "highest maximum depth over the scenarios of a sweep (m)",
+    **{f"p_ds{k}": f"probability of damage state {k} exactly" for k in range(7)},
+    "p_ds<k>plus": "probability of the severe damage state k or worse",
+    "exp_ds": "expected damage state (sum of k x P(DS = k))",
+    "likely_ds": "most likely damage state (-1: not assessed)",
+    "status": "assessed, on_sea_cell (left out) or outside",
+    "district": "district the building lies in",
+    "event_id": "event of the forecast",
+    "forecast": "forecast number",
+    "issued": "issue time of the forecast (UTC, ISO 8601)",
+}
+IDENTITY = ("event_id", "forecast_number", "issue_time", "origin_time")
+#: identity columns of the per-building table and the CSV (at most 10 characters)
+IDENTITY_COLUMNS = {"event_id": "event_id", "forecast_number": "forecast",
+                    "issue_time": "issued"}
 
 
-def write_result(result, folder: Path, name: str) -> list[Asset]:
-    """Write every product of ``result`` into ``folder`` (created if needed)."""
+def write_result(result, folder: Path, name: str, forecast: dict[str, str]) -> list[Asset]:
+    """Write every product of ``result`` into ``folder`` (created if needed); every file
+    carries ``forecast``, the forecast's identity."""
     folder.mkdir(parents=True, exist_ok=True)
     assets: list[Asset] = []
-    summary = result.summary
+    identity = {k: str(forecast[k]) for k in IDENTITY if forecast.get(k) not in (None, "")}
+    summary = dict(result.summary, forecast_id=identity, building_fields=BUILDING_FIELDS)
     clock = time.perf_counter()
 
     def lap(stage: str) -> None:
@@ -62,19 +96,27 @@ def write_result(result, folder: Path, name: str) -> list[Asset]:
 
     if result.buildings is not None:
         path = folder / f"{name}_buildings_damage.gpkg"
+        table = result.buildings.assign(**{column: identity.get(key, "")
+                                           for key, column in IDENTITY_COLUMNS.items()})
         with atomic_path(path) as tmp, warnings.catch_warnings():
             # GDAL warns that the temporary name does not end in .gpkg; it is renamed after
             warnings.filterwarnings("ignore", message=".*extension should be.*")
-            result.buildings.to_file(
+            table.to_file(
                 tmp, driver="GPKG", layer="buildings", engine="pyogrio",
+                layer_metadata=dict(identity, town=result.name, planning_estimate="yes"),
+                # GeoPackage 1.3: GDAL 3.6 (QGIS 3.22) warns that it only partly reads 1.4
+                dataset_options={"VERSION": "1.3"},
                 layer_options={"DESCRIPTION": f"{name}: damage-state probabilities per "
                                "building (Suppasri et al. 2013 curves unless stated in the "
-                               "summary JSON); PLANNING ESTIMATE"})
+                               "summary JSON); PLANNING ESTIMATE"
+                               + (f"; {identity['event_id']} forecast "
+                                  f"{identity.get('forecast_number', '?')}, issued "
+                                  f"{identity.get('issue_time', '?')}" if identity else "")})
         assets.append(Asset(path, f"{name}: buildings with damage-state probabilities",
-                            ["data"], MEDIA_GPKG))
+                            ["data"], GEOPACKAGE))
         lap("geopackage")
     if result.grid is not None and result.grid.layers:
-        assets += _write_rasters(result, folder, name)
+        assets += _write_rasters(result, folder, name, identity)
         lap("geotiff")
     path = folder / f"{name}_damage_summary.json"
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
@@ -83,28 +125,26 @@ def write_result(result, folder: Path, name: str) -> list[Asset]:
                         ["metadata"], "application/json"))
     path = folder / f"{name}_damage_summary.csv"
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
-        _write_csv(summary, f)
+        _write_csv(summary, f, identity)
     assets.append(Asset(path, f"{name}: damage and casualty summary per area", ["data"],
                         "text/csv"))
     lap("summary")
-    from tsunami.damage.plots import bar_chart, quicklook_map
-
     path = folder / f"{name}_damage_map.png"
     with atomic_path(path) as tmp:
-        quicklook_map(result, tmp)
+        quicklook_map(result, tmp, identity)
     assets.append(Asset(path, f"{name}: buildings by expected damage state over inundation "
                         "depth", ["overview"], "image/png"))
     lap("map")
     path = folder / f"{name}_damage_chart.png"
     with atomic_path(path) as tmp:
-        bar_chart(result, tmp)
+        bar_chart(result, tmp, identity)
     assets.append(Asset(path, f"{name}: buildings per damage state (5-95 % range)",
                         ["overview"], "image/png"))
     lap("chart")
     return assets
 
 
-def _write_rasters(result, folder: Path, name: str) -> list[Asset]:
+def _write_rasters(result, folder: Path, name: str, identity: dict[str, str]) -> list[Asset]:
     grid = result.grid
     ks = result.params.severe_state
     size = f"{grid.size:g}m"
@@ -119,7 +159,6 @@ def _write_rasters(result, folder: Path, name: str) -> list[Asset]:
         (f"{name}_washed_away_range_{size}.tif", ["washed_away_p05", "washed_away_p95"],
          "5-95 % range of buildings washed away (DS6) per cell"),
     ]
-    ny, nx = grid.shape
     tags = {
         "town": result.name,
         "units": "buildings per cell",
@@ -131,25 +170,21 @@ def _write_rasters(result, folder: Path, name: str) -> list[Asset]:
         "planning_estimate": "expected counts from fragility curves; see the summary JSON "
                              "for every assumption",
         "fragility": "; ".join(result.summary.get("fragility", {}).get("curves_used", {})),
+        **identity,
     }
-    block = 256
-    profile = {"driver": "GTiff", "dtype": "float32", "nodata": float("nan"),
-               "width": nx, "height": ny, "crs": grid.crs.to_wkt(),
-               "transform": grid.transform, "tiled": True, "blockxsize": block,
-               "blockysize": block, "compress": "deflate", "predictor": 3,
-               "BIGTIFF": "IF_SAFER"}
     assets = []
     for filename, layers, title in files:
         path = folder / filename
+        arrays = [grid.layers[layer] for layer in layers]
         with atomic_path(path) as tmp:
-            with rasterio.open(tmp, "w", count=len(layers), **profile) as dst:
-                dst.update_tags(title=title, **tags)
-                for b, layer in enumerate(layers, start=1):
-                    arr, desc, units = grid.layers[layer]
-                    dst.write(arr.astype(np.float32), b)
-                    dst.set_band_description(b, desc)
-                    dst.update_tags(b, units=units, layer=layer)
-        assets.append(Asset(path, f"{result.name}: {title}", ["data"], MEDIA_GEOTIFF))
+            write_cog(tmp, [arr.astype(np.float32) for arr, _, _ in arrays],
+                      transform=grid.transform, crs=grid.crs, nodata=float("nan"),
+                      overview="sum", tags=dict(tags, title=title),
+                      descriptions=[desc for _, desc, _ in arrays],
+                      units=[units for _, _, units in arrays],
+                      band_tags=[{"units": units, "layer": layer}
+                                 for (_, _, units), layer in zip(arrays, layers, strict=True)])
+        assets.append(Asset(path, f"{result.name}: {title}", ["data"], COG))
     return assets
 
 
@@ -170,13 +205,15 @@ def _jsonable(obj):
     return obj
 
 
-def summary_rows(summary: dict) -> list[dict]:
-    """One flat row per area (town first, then districts) for the CSV."""
+def summary_rows(summary: dict, identity: dict[str, str] | None = None) -> list[dict]:
+    """One flat row per area (town first, then districts) for the CSV, each starting
+    with the forecast's identity."""
     areas = [("town", summary["town"], summary.get("town_summary", {}))]
     areas += [("district", k, v) for k, v in summary.get("districts", {}).items()]
+    first = {column: (identity or {}).get(key, "") for key, column in IDENTITY_COLUMNS.items()}
     rows = []
     for kind, label, area in areas:
-        row: dict = {"area_type": kind, "area": label}
+        row: dict = dict(first, area_type=kind, area=label)
         b = area.get("buildings")
         if b:
             row["buildings_total"] = b["total"]
@@ -204,8 +241,8 @@ def summary_rows(summary: dict) -> list[dict]:
     return rows
 
 
-def _write_csv(summary: dict, f) -> None:
-    rows = summary_rows(summary)
+def _write_csv(summary: dict, f, identity: dict[str, str]) -> None:
+    rows = summary_rows(summary, identity)
     columns: list[str] = []
     for r in rows:
         columns += [c for c in r if c not in columns]

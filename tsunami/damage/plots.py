@@ -1,28 +1,79 @@
-"""Quick-look figures (matplotlib, no pyplot state: safe in servers and threads)."""
+"""Quick-look figures of a damage estimate (matplotlib without pyplot: safe in servers and
+threads).
+
+The map shows the buildings by expected damage state over the maximum inundation depth,
+with a scale bar, a north arrow and the forecast's identity (event, forecast number, issue
+and origin times in UTC and local time). Damage states use a green-blue-black sequence
+that no colour of the MLIT depth palette comes near (CIE76 colour difference above 25
+against every depth class), so a building never reads as a depth.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
-from tsunami.damage.casualty import DEPTH_BREAKS
 from tsunami.damage.fragility import N_STATES, STATE_LABELS
+from tsunami.damage.geometry import to_crs
+from tsunami.depth_classes import DEPTH_BREAKS, DEPTH_CLASSES
+from tsunami.localtime import format_time
+from tsunami.maps import add_north_arrow, add_scale_bar, map_style
 
-#: MLIT 水害ハザードマップ作成の手引き (H28) detailed-version depth colours (RGB), for the
-#: classes < 0.3, 0.3-0.5, 0.5-1, 1-3, 3-5, 5-10, 10-20, >= 20 m (research notes, s. 3).
-MLIT_DETAILED_RGB = ((255, 255, 179), (247, 245, 169), (248, 225, 166), (255, 216, 192),
-                     (255, 183, 183), (255, 145, 145), (242, 133, 201), (220, 122, 220))
-#: expected damage state 0 (none) .. 6 (washed away): light to dark
-STATE_COLOURS = ("#f7f7f7", "#fde0c5", "#facba6", "#f59e72", "#e8605c", "#b92e5b", "#5c1a5e")
+MLIT_DETAILED_RGB = tuple(rgb for _, _, rgb in DEPTH_CLASSES)
+#: expected damage state 0 (none) .. 6 (washed away): near-white, greens and blues to black
+STATE_COLOURS = ("#e0f3f8", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494", "#081d58", "#000000")
 MAX_POINTS = 200_000  # beyond this, plot a random subset (the map is a quick look)
+METRES_PER_DEGREE = 111_320.0
 
 
-def quicklook_map(result, path: Path) -> None:
+def _moment(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def forecast_line(result, forecast: dict[str, str]) -> str:
+    """``event: forecast N, issued <UTC (local)>; origin <UTC (local)>`` for titles."""
+    tz = ZoneInfo(result.summary.get("local_time", {}).get("timezone", "UTC"))
+    origin = _moment(forecast.get("origin_time") or result.field.attrs.get("origin_time"))
+    parts = []
+    if forecast.get("event_id"):
+        parts.append(f"{forecast['event_id']}: forecast {forecast.get('forecast_number', '?')}"
+                     f", issued {format_time(_moment(forecast.get('issue_time')), tz)}")
+    parts.append(f"origin {format_time(origin, tz)}")
+    return "; ".join(parts)
+
+
+def casualty_method(summary: dict) -> str:
+    """The casualty method in words, PROVISIONAL where parts of it are not the source's."""
+    casualty = summary.get("parameters", {}).get("casualty", {})
+    if casualty.get("model") == "cdmc_pre2012":
+        return "CDMC pre-2012 formula, PROVISIONAL below 1 m and above 10 m"
+    night = casualty.get("night")
+    return f"Cabinet Office 2012 method, {'night' if night else 'daytime'} evacuation"
+
+
+def quicklook_map(result, path: Path, forecast: dict[str, str] | None = None) -> None:
+    """Write :func:`map_figure` to ``path`` (PNG)."""
+    map_figure(result, forecast).savefig(path, format="png")
+
+
+def bar_chart(result, path: Path, forecast: dict[str, str] | None = None) -> None:
+    """Write :func:`chart_figure` to ``path`` (PNG)."""
+    chart_figure(result, forecast).savefig(path, format="png")
+
+
+def map_figure(result, forecast: dict[str, str] | None = None) -> Figure:
     """Buildings coloured by expected damage state over the maximum inundation depth."""
+    with map_style():
+        return _map_figure(result, forecast or {})
+
+
+def _map_figure(result, forecast: dict[str, str]) -> Figure:
     f = result.field
     # a quick look needs no more pixels than the figure has: stride large lattices
     stride = max(1, int(np.ceil(max(f.shape) / 1500)))
@@ -31,7 +82,10 @@ def quicklook_map(result, path: Path) -> None:
     elevation = None if elevation is None else elevation[::stride, ::stride]
     west, south, east, north = f.bounds
     thr = result.params.casualty.inundation_threshold_m
-    fig = Figure(figsize=(9.0, 7.0), dpi=130, layout="constrained")
+    # as tall as the map needs beside its two colour bars (about 5.6 in of map width)
+    stretch = 1.0 / np.cos(np.deg2rad((south + north) / 2)) if f.geographic else 1.0
+    height = float(np.clip(5.6 * (north - south) * stretch / (east - west) + 1.4, 4.5, 11.0))
+    fig = Figure(figsize=(9.0, height), dpi=130, layout="constrained")
     ax = fig.add_subplot()
     sea = ~np.isfinite(depth)
     base = np.where(sea, 0.0, 1.0)
@@ -54,12 +108,9 @@ def quicklook_map(result, path: Path) -> None:
     cb.set_label("maximum inundation depth (m), MLIT classes")
     b = result.buildings
     if b is not None and len(b):
-        from tsunami.damage.assess import _to_crs
-
-        pts = _to_crs(shapely.point_on_surface(np.asarray(b.geometry.values)),
-                      b.crs, f.crs)
+        pts = to_crs(shapely.point_on_surface(np.asarray(b.geometry.values)), b.crs, f.crs)
         x, y = shapely.get_x(pts), shapely.get_y(pts)
-        e = b["expected_ds"].to_numpy(dtype=np.float64)
+        e = b["exp_ds"].to_numpy(dtype=np.float64)
         ok = np.isfinite(e)
         if ok.sum() > MAX_POINTS:
             keep = np.random.default_rng(0).choice(np.flatnonzero(ok), MAX_POINTS, replace=False)
@@ -67,17 +118,20 @@ def quicklook_map(result, path: Path) -> None:
             ok[keep] = True
         size = float(np.clip(4000.0 / max(ok.sum(), 1), 1.0, 14.0))
         sc = ax.scatter(x[ok], y[ok], c=e[ok], s=size, cmap=ListedColormap(STATE_COLOURS),
-                        vmin=-0.5, vmax=N_STATES + 0.5, edgecolors="k", linewidths=0.2,
+                        vmin=-0.5, vmax=N_STATES + 0.5, edgecolors="k", linewidths=0.3,
                         zorder=3)
         cb2 = fig.colorbar(sc, ax=ax, shrink=0.7, pad=0.01, ticks=range(N_STATES + 1))
         cb2.ax.set_yticklabels(STATE_LABELS)
         cb2.set_label("expected damage state of each building")
         if (~np.isfinite(e)).any():
             ax.scatter(x[~np.isfinite(e)], y[~np.isfinite(e)], s=size, marker="x",
-                       c="#1f4e79", linewidths=0.6, zorder=3, label="not assessed (sea cell)")
+                       c="#d62728", linewidths=0.6, zorder=3, label="not assessed (sea cell)")
             ax.legend(loc="lower left", fontsize=7)
+    metres_per_unit = 1.0
     if f.geographic:
-        ax.set_aspect(1.0 / np.cos(np.deg2rad((south + north) / 2)))
+        mid = np.deg2rad((south + north) / 2)
+        ax.set_aspect(1.0 / np.cos(mid))
+        metres_per_unit = METRES_PER_DEGREE * np.cos(mid)
         ax.set_xlabel("longitude (degrees east)")
         ax.set_ylabel("latitude (degrees north)")
     else:
@@ -87,18 +141,24 @@ def quicklook_map(result, path: Path) -> None:
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
     ax.ticklabel_format(style="plain", useOffset=False)  # whole coordinates, no "+1.394e2"
-    scen = ", ".join(str(s.get("scenario", "?")) for s in result.summary["forecast"][:3])
-    ax.set_title(f"{result.name}: expected building damage, {scen}\n"
-                 "planning estimate (fragility: "
-                 f"{result.summary.get('fragility', {}).get('source_id', '-')})", fontsize=10)
-    fig.savefig(path, format="png")
+    add_scale_bar(ax, metres_per_unit)
+    add_north_arrow(ax)
+    ax.set_title(f"{result.name}: expected building damage (planning estimate, fragility "
+                 f"{result.summary.get('fragility', {}).get('source_id', '-')})", fontsize=9)
+    fig.suptitle(forecast_line(result, forecast), fontsize=9)
+    return fig
 
 
-def bar_chart(result, path: Path) -> None:
+def chart_figure(result, forecast: dict[str, str] | None = None) -> Figure:
     """Expected buildings per damage state with 5-95 % bars; people per depth class."""
+    with map_style():
+        return _chart_figure(result, forecast or {})
+
+
+def _chart_figure(result, forecast: dict[str, str]) -> Figure:
     town = result.summary.get("town_summary", {})
     panels = [k for k in ("buildings", "people") if town.get(k)]
-    fig = Figure(figsize=(5.0 * max(len(panels), 1), 4.2), dpi=130, layout="constrained")
+    fig = Figure(figsize=(5.2 * max(len(panels), 1), 4.6), dpi=130, layout="constrained")
     if not panels:
         ax = fig.add_subplot()
         ax.text(0.5, 0.5, "no exposure given", ha="center", va="center")
@@ -112,9 +172,10 @@ def bar_chart(result, path: Path) -> None:
             hi = np.array([v["p95"] for v in states.values()])
             pos = np.arange(mean.size)
             ax.bar(pos, mean, color=STATE_COLOURS, edgecolor="k", linewidth=0.5)
-            ax.errorbar(pos, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="k",
-                        capsize=3, linewidth=0.8, label="5-95 % range")
+            ax.errorbar(pos, mean, yerr=[mean - lo, hi - mean], fmt="none", ecolor="#d62728",
+                        capsize=3, linewidth=0.9, label="5-95 % range")
             ax.set_xticks(pos, [s.replace(" ", "\n", 1) for s in states], fontsize=7)
+            ax.set_xlabel("damage state (Suppasri et al. 2013)")
             ax.set_ylabel("buildings (expected number)")
             ax.set_title(f"{result.name}: buildings by damage state", fontsize=10)
             ax.legend(fontsize=7)
@@ -126,9 +187,12 @@ def bar_chart(result, path: Path) -> None:
             colours = ["#e6e6e6"] + [tuple(c / 255 for c in rgb) for rgb in MLIT_DETAILED_RGB]
             ax.bar(pos, vals, color=colours[: vals.size], edgecolor="k", linewidth=0.5)
             ax.set_xticks(pos, list(classes), rotation=45, ha="right", fontsize=7)
+            ax.set_xlabel("maximum inundation depth where they live (MLIT classes)")
             ax.set_ylabel("people (census residents)")
             c = people["casualties"]
-            ax.set_title(f"people by max depth; casualties {c['expected']:.0f} "
-                         f"({c['low']:.0f}-{c['high']:.0f})", fontsize=9)
-    fig.suptitle("planning estimate: see the summary JSON for the assumptions", fontsize=8)
-    fig.savefig(path, format="png")
+            ax.set_title(f"people by maximum depth; casualties {c['expected']:.0f} "
+                         f"({c['low']:.0f}-{c['high']:.0f})\n"
+                         f"{casualty_method(result.summary)}", fontsize=9)
+    fig.suptitle(f"{forecast_line(result, forecast)}\nplanning estimate: see the summary "
+                 "JSON for the assumptions", fontsize=8)
+    return fig

@@ -3,8 +3,12 @@
 They are kept apart from the orchestration in :mod:`tsunami.model` so each can be read,
 tested and benchmarked alone. All take NumPy arrays (float32 or float64 state) and scalars
 of the same precision, and work in place.
+
+Importing this package sets the threading defaults (:func:`tsunami.threads.configure`):
+they must be in place before the first parallel kernel starts Numba's threads.
 """
 
+from tsunami import threads
 from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
 from tsunami.kernels.continuity import update_surface
 from tsunami.kernels.finite_volume import (
@@ -17,6 +21,8 @@ from tsunami.kernels.finite_volume import (
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
 from tsunami.kernels.velocity import update_flow_maxima, velocity_field
+
+threads.configure()
 
 __all__ = [
     "INCIDENT",

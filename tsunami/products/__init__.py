@@ -8,7 +8,6 @@ the end of ``tsunami run`` and by ``tsunami export RUN_DIR``.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,22 +15,39 @@ import xarray as xr
 from pyproj import CRS
 
 from tsunami import __version__
-from tsunami.products.outbox import Writer, next_forecast_number, publish
+from tsunami.errors import InputError
+from tsunami.names import check_name
+from tsunami.products.outbox import (
+    Writer,
+    latest_forecast,
+    publish,
+    published_forecasts,
+    release_forecast_number,
+    reserve_forecast_number,
+)
 from tsunami.products.stac import Asset, ForecastInfo
+from tsunami.runfolder import read_listing
 
-__all__ = ["Asset", "ForecastInfo", "publish", "publish_run", "read_run"]
+__all__ = ["Asset", "ForecastInfo", "latest_forecast", "publish", "publish_run",
+           "published_forecasts", "read_run", "release_forecast_number",
+           "reserve_forecast_number"]
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, xr.Dataset], dict]:
-    """The town fields and ``run.json`` summary of a ``tsunami run`` output folder."""
-    run_dir = Path(run_dir)
-    summary_path = run_dir / "run.json"
-    if not summary_path.exists():
-        raise FileNotFoundError(f"{run_dir} holds no run.json: not a tsunami run folder")
-    summary = json.loads(summary_path.read_text())
-    towns = {p.stem.removeprefix("town_"): xr.load_dataset(p)
-             for p in sorted(run_dir.glob("town_*.nc"))}
-    return towns, summary
+    """The town fields and ``run.json`` summary of a ``tsunami run`` output folder.
+
+    Only the files ``run.json`` lists are read, each checked against its recorded size and
+    SHA-256 (:func:`tsunami.runfolder.read_listing`): a folder that is incomplete or was
+    changed after its run is refused with InputError, never published. The summary's
+    ``files`` are ``{"name", "bytes", "sha256"}`` records, all checked.
+    """
+    listing = read_listing(run_dir)
+    towns = {p.stem.removeprefix("town_"): xr.load_dataset(p) for p in listing.files
+             if p.name.startswith("town_") and p.suffix == ".nc"}
+    if listing.replaced():
+        raise InputError(listing.folder, None, "was replaced by another run while it was "
+                         "read; export again")
+    return towns, listing.summary
 
 
 def publish_run(towns: dict[str, xr.Dataset], outbox: str | Path, *, event_id: str,
@@ -42,18 +58,22 @@ def publish_run(towns: dict[str, xr.Dataset], outbox: str | Path, *, event_id: s
                 issue_time: datetime | None = None) -> Path:
     """Publish a forecast's products; returns the published folder.
 
-    ``forecast_number`` defaults to the next free number of the event; ``crs`` to the
+    ``forecast_number`` defaults to the next free number of the event (reserved
+    atomically, so concurrent publishers never get the same one); ``crs`` to the
     JGD2011 zone containing each town; ``resolution`` (m) to the 1-2-5 step nearest the
     finest grid spacing.
     """
     outbox = Path(outbox)
-    event_dir = outbox / event_id
-    number = forecast_number or next_forecast_number(event_dir)
-    info = ForecastInfo(event_id, number, issue_time or datetime.now(UTC), origin_time,
-                        __version__, source_type, region, scenario, dict(timings_s))
-    assets = [Asset(Path(p), _title(Path(p)), ["data"]) for p in copies]
-    return publish(towns, outbox, info, crs=crs, resolution=resolution, copies=assets,
-                   writers=writers)
+    event_dir = outbox / check_name(event_id, None, "event_id")
+    number = reserve_forecast_number(event_dir, forecast_number)
+    try:
+        info = ForecastInfo(event_id, number, issue_time or datetime.now(UTC), origin_time,
+                            __version__, source_type, region, scenario, dict(timings_s))
+        assets = [Asset(Path(p), _title(Path(p)), ["data"]) for p in copies]
+        return publish(towns, outbox, info, crs=crs, resolution=resolution, copies=assets,
+                       writers=writers)
+    finally:
+        release_forecast_number(event_dir, number)
 
 
 def _title(path: Path) -> str:

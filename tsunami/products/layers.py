@@ -5,20 +5,26 @@ layer per quantity, reprojected onto a square grid in the output CRS (by default
 JGD2011 plane-rectangular zone, EPSG:6669-6687, that contains the town), with cell edges
 on whole multiples of the resolution:
 
-| layer | unit | dtype | resampling when reprojecting |
-|---|---|---|---|
-| max_depth | m | float32 | max (peaks are not averaged away) |
-| max_eta | m | float32 | max |
-| max_speed | m s-1 | float32 | max |
-| arrival_time | minutes after origin | float32 | nearest |
-| depth_class | class 1-8 | uint8 + colour table | from the reprojected depth layer |
+| layer | unit | dtype | reprojection | overviews |
+|---|---|---|---|---|
+| max_depth | m | float32 | max | max |
+| max_eta | m | float32 | max | max |
+| max_speed | m s-1 | float32 | max | max |
+| max_momentum_flux | m3 s-2 | float32 | max | max |
+| arrival_time | minutes after origin | float32 | nearest | min (earliest) |
+| depth_class | class 1-8 | uint8 + colour table | from max_depth | max (deepest class) |
+
+Peaks are never averaged away: reprojection takes the maximum of the source cells a
+target cell covers, and each overview cell (2 x 2, 4 x 4, ... cells) takes the maximum,
+so a flooded block stays flooded when a web map or QGIS zooms out; arrival time takes the
+earliest arrival, and the class layer the deepest class (the class of the maximum depth).
 
 Float layers carry nodata -9999 (sea, outside the grids, or never reached); dry land in
 ``max_depth`` is 0. The classified layer uses the detailed (8-class) palette of MLIT's
-hazard-map guide (水害ハザードマップ作成の手引き, 2016: 0.3, 0.5, 1, 3, 5, 10, 20 m breaks);
-0 means not flooded (depth below 1 cm, the Cabinet Office's inundation threshold) and is
-its nodata. COGs: 256 x 256 tiles, DEFLATE (predictor 3 for floats, 2 for the classes),
-internal overviews resampled by nearest neighbour (averaging would understate depths).
+hazard-map guide (:mod:`tsunami.depth_classes`); 0 means not flooded and is its nodata.
+Its class names travel in a GDAL PAM sidecar (``.tif.aux.xml``: category names and a
+raster attribute table), which ``gdalinfo`` and QGIS read. COGs (:mod:`tsunami.cog`):
+256 x 256 tiles, DEFLATE (predictor 3 for floats, 2 for the classes).
 """
 
 from __future__ import annotations
@@ -26,39 +32,35 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import numpy as np
-import rasterio
-import rasterio.shutil
 import xarray as xr
 from affine import Affine
 from pyproj import CRS, Transformer
-from rasterio.io import MemoryFile
 from rasterio.warp import Resampling, reproject
 
-NODATA = -9999.0
-FLOODED = 0.01  # m: depth counted as inundation (Cabinet Office: >= 1 cm)
+from tsunami import cog
+from tsunami.depth_classes import DEPTH_CLASSES, FLOODED, classify_depth, lower_bound
 
-# (upper bound m, label, RGB): MLIT 2016 detailed palette; class k = index + 1.
-DEPTH_CLASSES = [
-    (0.3, "0.01-0.3 m", (255, 255, 179)),
-    (0.5, "0.3-0.5 m", (247, 245, 169)),
-    (1.0, "0.5-1 m", (248, 225, 166)),
-    (3.0, "1-3 m", (255, 216, 192)),
-    (5.0, "3-5 m", (255, 183, 183)),
-    (10.0, "5-10 m", (255, 145, 145)),
-    (20.0, "10-20 m", (242, 133, 201)),
-    (math.inf, ">= 20 m", (220, 122, 220)),
-]
+__all__ = ["DEPTH_CLASSES", "FLOODED", "LAYERS", "NODATA", "Layer", "OutputGrid",
+           "classify_depth", "default_output_crs", "nice_resolution", "output_grid",
+           "reproject_field", "town_layers", "write_cog"]
+
+NODATA = -9999.0
 
 LAYERS = {
     "max_depth": dict(variable="max_depth", unit="m", resampling=Resampling.max,
-                      title="maximum inundation depth on land"),
-    "max_eta": dict(variable="max_eta", unit="m", resampling=Resampling.max,
+                      overview="max", title="maximum inundation depth on land"),
+    "max_eta": dict(variable="max_eta", unit="m", resampling=Resampling.max, overview="max",
                     title="maximum water surface elevation above the still-water level"),
     "max_speed": dict(variable="max_speed", unit="m s-1", resampling=Resampling.max,
-                      title="maximum flow speed"),
+                      overview="max", title="maximum flow speed"),
+    "max_momentum_flux": dict(variable="max_momentum_flux", unit="m3 s-2",
+                              resampling=Resampling.max, overview="max",
+                              title="maximum momentum flux (depth x speed squared)"),
     "arrival_time": dict(variable="arrival_time", unit="min", resampling=Resampling.nearest,
+                         overview="min",
                          title="tsunami arrival time, minutes after the origin time"),
 }
 
@@ -101,6 +103,7 @@ class Layer:
     unit: str
     title: str
     nodata: float
+    overview: str = "max"  # how overview cells combine theirs: "max" or "min"
     colormap: dict[int, tuple[int, int, int, int]] | None = None
     categories: dict[int, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -189,23 +192,16 @@ def reproject_field(ds: xr.Dataset, variable: str, grid: OutputGrid,
     return out
 
 
-def classify_depth(depth: np.ndarray) -> np.ndarray:
-    """Depth class 1-8 (MLIT detailed palette) where depth >= 1 cm, else 0."""
-    classes = np.zeros(depth.shape, np.uint8)
-    flooded = np.nan_to_num(depth, nan=0.0) >= FLOODED
-    bounds = np.array([b for b, _, _ in DEPTH_CLASSES[:-1]])
-    classes[flooded] = np.searchsorted(bounds, depth[flooded], side="right") + 1
-    return classes
-
-
 def town_layers(ds: xr.Dataset, crs: CRS | None = None, resolution: float | None = None,
                 tags: dict[str, str] | None = None) -> tuple[list[Layer], OutputGrid]:
-    """All published layers of one town."""
+    """All published layers of one town (a field the town lacks is left out)."""
     grid = output_grid(ds, crs, resolution)
     tags = dict(tags or {})
     layers = []
     depth = None
     for name, spec in LAYERS.items():
+        if spec["variable"] not in ds:
+            continue
         values = reproject_field(ds, spec["variable"], grid, spec["resampling"])
         if name == "arrival_time":
             values = values / 60.0
@@ -213,38 +209,57 @@ def town_layers(ds: xr.Dataset, crs: CRS | None = None, resolution: float | None
             depth = values
         layers.append(Layer(name, np.where(np.isfinite(values), values, NODATA).astype(
             np.float32), grid.transform, grid.crs, spec["unit"], spec["title"], NODATA,
-            tags=dict(tags, resampling=spec["resampling"].name)))
+            spec["overview"], tags=dict(tags, resampling=spec["resampling"].name,
+                                        overview_resampling=spec["overview"])))
     colormap = {0: (0, 0, 0, 0)}
-    categories = {0: "not flooded"}
+    categories = {0: f"not flooded (< {FLOODED:g} m)"}
     for k, (_, label, rgb) in enumerate(DEPTH_CLASSES, start=1):
         colormap[k] = (*rgb, 255)
         categories[k] = label
     layers.append(Layer("depth_class", classify_depth(depth), grid.transform, grid.crs,
                         "class", "inundation depth class (MLIT 2016 detailed palette)", 0,
-                        colormap, categories, dict(tags, resampling="from max_depth")))
+                        "max", colormap, categories,
+                        dict(tags, resampling="from max_depth",
+                             overview_resampling="max (deepest class)")))
     return layers, grid
 
 
 def write_cog(layer: Layer, path: Path) -> Path:
-    """Write ``layer`` as a Cloud-Optimized GeoTIFF (caller handles atomicity)."""
-    ny, nx = layer.shape
-    profile = dict(driver="GTiff", width=nx, height=ny, count=1, dtype=layer.values.dtype,
-                   crs=layer.crs, transform=layer.transform, nodata=layer.nodata)
+    """Write ``layer`` as a Cloud-Optimized GeoTIFF with overviews by its rule
+    (:mod:`tsunami.cog`) and, for a classified layer, the ``.aux.xml`` sidecar of class
+    names; caller handles atomicity."""
     tags = dict(layer.tags, units=layer.unit, long_name=layer.title, layer=layer.name)
     if layer.categories:
         tags["classes"] = "; ".join(f"{k}={v}" for k, v in layer.categories.items())
-    with MemoryFile() as memory:
-        with memory.open(**profile) as dst:
-            dst.write(layer.values, 1)
-            dst.set_band_description(1, f"{layer.title} ({layer.unit})")
-            dst.set_band_unit(1, layer.unit)
-            dst.update_tags(**tags)
-            if layer.colormap:
-                dst.write_colormap(1, layer.colormap)
-        with memory.open() as src:
-            float_data = layer.values.dtype.kind == "f"
-            rasterio.shutil.copy(
-                src, path, driver="COG", COMPRESS="DEFLATE",
-                PREDICTOR="FLOATING_POINT" if float_data else "STANDARD", BLOCKSIZE=256,
-                OVERVIEWS="AUTO", OVERVIEW_RESAMPLING="NEAREST", RESAMPLING="NEAREST")
+    cog.write_cog(path, [layer.values], transform=layer.transform, crs=layer.crs,
+                  nodata=layer.nodata, overview=layer.overview, tags=tags,
+                  descriptions=[f"{layer.title} ({layer.unit})"], units=[layer.unit],
+                  colormap=layer.colormap)
+    if layer.categories:
+        write_categories(layer, Path(f"{path}.aux.xml"))
+    return path
+
+
+def write_categories(layer: Layer, path: Path) -> Path:
+    """GDAL PAM sidecar of a classified layer: category names (what ``gdalinfo`` lists
+    and GDAL-based clients label classes with) and a thematic raster attribute table
+    (value, name, depth range, colour)."""
+    names = "".join(f"<Category>{escape(layer.categories.get(k, ''))}</Category>"
+                    for k in range(max(layer.categories) + 1))
+    # (name, GFT type: 0 int 1 real 2 string, GFU usage); a class ends where the next begins
+    columns = [("value", 0, 5), ("class_name", 2, 2), ("depth_min_m", 1, 0), ("red", 0, 6),
+               ("green", 0, 7), ("blue", 0, 8), ("alpha", 0, 9)]
+    fields = "".join(f'<FieldDefn index="{i}"><Name>{n}</Name><Type>{t}</Type>'
+                     f"<Usage>{u}</Usage></FieldDefn>" for i, (n, t, u) in enumerate(columns))
+    rows = []
+    for k, label in sorted(layer.categories.items()):
+        r, g, b, a = layer.colormap[k]
+        values = [k, escape(label), f"{0.0 if k == 0 else lower_bound(k):g}", r, g, b, a]
+        rows.append(f'<Row index="{k}">' + "".join(f"<F>{v}</F>" for v in values) + "</Row>")
+    path.write_text(
+        "<PAMDataset>\n  <PAMRasterBand band=\"1\">\n"
+        f"    <CategoryNames>{names}</CategoryNames>\n"
+        f'    <GDALRasterAttributeTable tableType="thematic">{fields}{"".join(rows)}'
+        "</GDALRasterAttributeTable>\n  </PAMRasterBand>\n</PAMDataset>\n",
+        encoding="utf-8")
     return path

@@ -3,7 +3,8 @@
 Drawn in the output (projected) CRS so distances read true: the inundation-depth classes
 in the MLIT palette over a hillshade of the DEM, the sea in pale blue, arrival-time
 contours (minutes after the origin), a legend with units, a scale bar, a north arrow and
-a title with the event, forecast number and issue time.
+a title with the event, forecast number and issue and origin times (UTC and local).
+Japanese names render with the fonts of :func:`tsunami.maps.map_style`.
 """
 
 from __future__ import annotations
@@ -17,18 +18,22 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LightSource, ListedColormap
 from matplotlib.patches import Patch
+from scipy import ndimage
 
-from tsunami.products.layers import DEPTH_CLASSES, NODATA, Layer
-
-
-def _scale_length(width_m: float) -> float:
-    target = width_m / 5
-    return max(s * 10.0**e for e in range(0, 6) for s in (1, 2, 5) if s * 10.0**e <= target)
+from tsunami.depth_classes import DEPTH_CLASSES, hex_colour
+from tsunami.maps import add_north_arrow, add_scale_bar, map_style
+from tsunami.products.layers import NODATA, Layer
 
 
 def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
               title: str) -> Path:
     """Write the quick-look map of one town to ``path`` (PNG)."""
+    with map_style():
+        return _depth_map(path, town, elevation, layers, title)
+
+
+def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
+               title: str) -> Path:
     depth_class = layers["depth_class"]
     arrival = np.where(layers["arrival_time"].values == NODATA, np.nan,
                        layers["arrival_time"].values)
@@ -37,14 +42,20 @@ def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, La
     res = depth_class.transform.a
     height, width = depth_class.shape
     fig, ax = plt.subplots(figsize=(10, 10 * height / width + 1.2))
-    land = np.nan_to_num(elevation) > 0
-    shade = LightSource(azdeg=315, altdeg=45).hillshade(np.nan_to_num(elevation),
-                                                        vert_exag=2.0, dx=res, dy=res)
+    known = np.isfinite(elevation)  # no model grid there: drawn neither as land nor as sea
+    land = known & (np.nan_to_num(elevation) > 0)
+    # shade a copy with holes filled from the nearest value: a hole read as 0 m would draw
+    # a cliff along its edge
+    nearest = ndimage.distance_transform_edt(~known, return_distances=False,
+                                             return_indices=True) if known.any() else None
+    filled = elevation[tuple(nearest)] if nearest is not None else np.zeros_like(elevation)
+    shade = LightSource(azdeg=315, altdeg=45).hillshade(filled, vert_exag=2.0, dx=res,
+                                                        dy=res)
     ax.imshow(np.where(land, shade, np.nan), extent=extent, cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
-    ax.imshow(np.where(land, np.nan, 1.0), extent=extent, cmap=ListedColormap(["#cfe4f2"]),
-              interpolation="nearest")
-    colours = ["#{:02X}{:02X}{:02X}".format(*rgb) for _, _, rgb in DEPTH_CLASSES]
+    ax.imshow(np.where(known & ~land, 1.0, np.nan), extent=extent,
+              cmap=ListedColormap(["#cfe4f2"]), interpolation="nearest")
+    colours = [hex_colour(rgb) for _, _, rgb in DEPTH_CLASSES]
     classes = np.where(depth_class.values > 0, depth_class.values, np.nan)
     ax.imshow(classes, extent=extent, cmap=ListedColormap(colours), vmin=0.5,
               vmax=len(colours) + 0.5, interpolation="nearest", alpha=0.95)
@@ -58,28 +69,21 @@ def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, La
             cs = ax.contour(x, y, arrival, levels=levels, colors="#1f3d7a", linewidths=0.7)
             ax.clabel(cs, fmt="%g min", fontsize=7)
     ax.contour(west + (np.arange(width) + 0.5) * res, north - (np.arange(height) + 0.5) * res,
-               np.nan_to_num(elevation), levels=[0.0], colors="k", linewidths=0.6)
+               np.ma.masked_invalid(elevation), levels=[0.0], colors="k", linewidths=0.6)
     handles = [Patch(facecolor=c, edgecolor="0.4", label=label)
                for c, (_, label, _) in zip(colours, DEPTH_CLASSES, strict=True)]
     handles.append(plt.Line2D([], [], color="#1f3d7a", lw=0.9,
                               label="arrival time (min after origin)"))
     ax.legend(handles=handles, title="max inundation depth", loc="lower left", fontsize=8,
               title_fontsize=9, framealpha=0.9)
-    length = _scale_length(east - west)
-    x0, y0 = east - 0.05 * (east - west) - length, south + 0.05 * (north - south)
-    ax.plot([x0, x0 + length], [y0, y0], color="k", lw=4, solid_capstyle="butt")
-    ax.text(x0 + length / 2, y0 + 0.015 * (north - south),
-            f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m", ha="center",
-            fontsize=9)
-    ax.annotate("N", xy=(0.95, 0.93), xytext=(0.95, 0.83), xycoords="axes fraction",
-                ha="center", fontsize=12, fontweight="bold",
-                arrowprops=dict(facecolor="k", width=4, headwidth=12))
     epsg = depth_class.crs.to_epsg()
     ax.set_xlabel(f"easting (m), EPSG:{epsg}" if epsg else "easting (m)")
     ax.set_ylabel("northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
+    add_scale_bar(ax)
+    add_north_arrow(ax)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

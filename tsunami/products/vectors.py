@@ -4,6 +4,11 @@ Polygons are traced from the classified depth layer in the output (projected) CR
 rasterio, merged per class with shapely, and transformed to longitude/latitude (EPSG:4326,
 as RFC 7946 requires) with pyproj. Exterior rings run counter-clockwise and holes
 clockwise (RFC 7946 section 3.1.6); coordinates are rounded to 1e-7 degree (about 1 cm).
+Each feature also carries the forecast's identity (event, forecast number, issue time),
+so that a feature imported into another tool still says which forecast it came from.
+Property names have at most 10 characters, so a Shapefile export keeps them: depth_cls
+(1-8), label, depth_lo_m, depth_hi_m (None for the last class), colour, area_m2,
+event_id, forecast, issued.
 """
 
 from __future__ import annotations
@@ -20,7 +25,12 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from shapely.geometry.polygon import orient
 from shapely.ops import unary_union
 
-from tsunami.products.layers import DEPTH_CLASSES, Layer
+from tsunami.depth_classes import DEPTH_CLASSES, hex_colour, lower_bound
+from tsunami.products.layers import Layer
+
+#: identity key -> property name
+IDENTITY_PROPERTIES = {"event_id": "event_id", "forecast_number": "forecast",
+                       "issue_time": "issued"}
 
 
 def _polygons(geometry) -> list[Polygon]:
@@ -31,8 +41,11 @@ def _polygons(geometry) -> list[Polygon]:
     return [g for g in getattr(geometry, "geoms", []) if isinstance(g, Polygon)]
 
 
-def extent_features(depth_class: Layer) -> dict:
-    """A GeoJSON FeatureCollection (dict) of the flooded area per depth class."""
+def extent_features(depth_class: Layer, identity: dict[str, str] | None = None) -> dict:
+    """A GeoJSON FeatureCollection (dict) of the flooded area per depth class;
+    ``identity`` (event_id, forecast_number, issue_time, ...) is added to every feature
+    and to the collection."""
+    identity = dict(identity or {})
     to_lonlat = Transformer.from_crs(depth_class.crs, 4326, always_xy=True)
     values = depth_class.values
     cell_area = abs(depth_class.transform.a * depth_class.transform.e)
@@ -49,19 +62,19 @@ def extent_features(depth_class: Layer) -> dict:
             to_lonlat.transform(xy[:, 0], xy[:, 1])))
         geometry = json.loads(json.dumps(mapping(lonlat)), parse_float=lambda s: round(
             float(s), 7))
-        lower = DEPTH_CLASSES[k - 2][0] if k > 1 else 0.01
         features.append({
             "type": "Feature",
             "geometry": geometry,
             "properties": {
-                "depth_class": k, "label": label, "depth_min_m": lower,
-                "depth_max_m": None if not np.isfinite(upper) else upper,
-                "colour": "#{:02X}{:02X}{:02X}".format(*rgb),
-                "area_m2": float(mask.sum() * cell_area),
+                "depth_cls": k, "label": label, "depth_lo_m": lower_bound(k),
+                "depth_hi_m": None if not np.isfinite(upper) else upper,
+                "colour": hex_colour(rgb), "area_m2": float(mask.sum() * cell_area),
+                **{column: identity[key] for key, column in IDENTITY_PROPERTIES.items()
+                   if key in identity},
             },
         })
     return {"type": "FeatureCollection", "features": features,
-            "name": "inundation extent by depth class"}
+            "name": "inundation extent by depth class", "forecast": identity}
 
 
 def write_geojson(collection: dict, path: Path) -> Path:

@@ -24,6 +24,7 @@ import csv
 import math
 from pathlib import Path
 
+from tsunami.config import Range, read_text
 from tsunami.errors import InputError
 from tsunami.source.okada import REFERENCES, Subfault
 
@@ -32,14 +33,28 @@ REQUIRED_COLUMNS = ("longitude", "latitude", "depth_m", "strike", "dip", "rake",
                     "length_m", "width_m")
 OPTIONAL_COLUMNS = ("rupture_time_s", "rise_time_s")
 
-# Allowed range per column: (minimum, maximum, minimum excluded).
-_RANGES = {
-    "longitude": (-360.0, 360.0, False), "latitude": (-90.0, 90.0, False),
-    "depth_m": (0.0, math.inf, False), "strike": (-360.0, 360.0, False),
-    "dip": (0.0, 90.0, False), "rake": (-360.0, 360.0, False),
-    "slip_m": (0.0, math.inf, False), "length_m": (0.0, math.inf, True),
-    "width_m": (0.0, math.inf, True), "rupture_time_s": (0.0, math.inf, False),
-    "rise_time_s": (0.0, math.inf, False),
+#: Plausible ranges of fault parameters, shared by subfault tables and the scenario's
+#: ``fault`` and ``alert`` sources (README, "Plausible ranges").
+FAULT_RANGES = {
+    "longitude": Range(-180.0, 360.0, "deg", why="0...360 allowed for Pacific sources"),
+    "latitude": Range(-90.0, 90.0, "deg"),
+    "depth_m": Range(0.0, 700_000.0, "m", why="the deepest earthquakes are about 700 km deep"),
+    "strike": Range(-360.0, 360.0, "deg"),
+    "dip": Range(0.0, 90.0, "deg"),
+    "rake": Range(-360.0, 360.0, "deg"),
+    "slip_m": Range(0.0, 100.0, "m", why="the largest inverted slips (Tohoku 2011) are "
+                                         "50-70 m"),
+    "length_m": Range(0.0, 2_000_000.0, "m", open_low=True,
+                      why="Sumatra-Andaman 2004 ruptured about 1,500 km"),
+    "width_m": Range(0.0, 500_000.0, "m", open_low=True,
+                     why="the widest megathrust ruptures are about 200-300 km"),
+    "rupture_time_s": Range(0.0, 3600.0, "s", why="Sumatra 2004 ruptured for about 500 s"),
+    "rise_time_s": Range(0.0, 600.0, "s", why="slow tsunami earthquakes slip over minutes"),
+    "magnitude": Range(5.0, 9.8, "Mw", why="smaller events make no tsunami worth modelling; "
+                                           "the largest recorded is 9.5"),
+    "rigidity": Range(1e9, 1e11, "Pa", why="soft sediments (10 GPa) to the mantle (70 GPa)"),
+    "rupture_velocity": Range(100.0, 6000.0, "m/s",
+                              why="slow tsunami earthquakes (1 km/s) to supershear (5 km/s)"),
 }
 
 
@@ -50,13 +65,7 @@ def read_subfault_csv(path: str | Path, reference: str = "top_centre") -> list[S
     path = Path(path)
     if reference not in REFERENCES:
         raise ValueError(f"reference must be one of {REFERENCES}, got {reference!r}")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            lines = list(enumerate(f, start=1))
-    except FileNotFoundError:
-        raise InputError(path, None, "subfault table not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"cannot read the subfault table: {exc}") from None
+    lines = enumerate(read_text(path, "subfault table").splitlines(), start=1)
     rows = []
     for n, line in lines:
         row = next(csv.reader([line]), [])
@@ -106,8 +115,6 @@ def _value(path: Path, line: int, column: str, text: str) -> float:
         raise InputError(path, where, f"not a number: {text.strip()!r}") from None
     if not math.isfinite(value):
         raise InputError(path, where, f"NaN or infinite value: {text.strip()!r}")
-    low, high, open_low = _RANGES[column]
-    if value < low or (open_low and value <= low) or value > high:
-        bound = "positive" if open_low else f"within {low:g}...{high:g}"
-        raise InputError(path, where, f"must be {bound}, got {value:g}")
+    if problem := FAULT_RANGES[column].problem(value):
+        raise InputError(path, where, problem)
     return value

@@ -73,7 +73,15 @@ class Case:
 
 def registry() -> dict[str, Case]:
     """All validation cases by name (imported lazily: each pulls in matplotlib)."""
-    from tsunami.validation import analytic, beach, conical_island, monai, okushiri, synthetic_coast
+    from tsunami.validation import (
+        analytic,
+        beach,
+        conical_island,
+        monai,
+        okushiri,
+        synthetic_coast,
+        tohoku2011,
+    )
 
     cases = [
         Case("lake_at_rest", analytic.lake_at_rest, True,
@@ -97,6 +105,9 @@ def registry() -> dict[str, Case]:
              "inundation convergence on a synthetic coast, 20-2.5 m, fv2 and leapfrog"),
         Case("okushiri_field", okushiri.field_comparison, False,
              "Okushiri 1993 demo (60 min, nested to 10 m) against the surveyed runup"),
+        Case("tohoku2011", tohoku2011.case, False,
+             "Tohoku 2011 offshore records: Satake et al. (2013) forward, and source "
+             "inversions at 10-30 min (builds the 55-unit database on first use)"),
     ]
     return {c.name: c for c in cases}
 

@@ -77,7 +77,7 @@ def modelled_runup(fields: dict, lon: float, lat: float, radius: float = RADIUS)
 
 
 def field_comparison(outdir: Path | None = None) -> CaseResult:
-    from tsunami.cli import DEMO_REGION, DEMO_SCENARIO
+    from tsunami.demo import DEMO_REGION, DEMO_SCENARIO
     from tsunami.region import Region
     from tsunami.runner import run
     from tsunami.scenario import Scenario

@@ -1,0 +1,102 @@
+"""Operating the CLI: every failure is one line on stderr with a documented exit status."""
+
+from __future__ import annotations
+
+import errno
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from tsunami import cli
+from tsunami.errors import EXIT_CODES, EXIT_ENVIRONMENT, EXIT_INPUT, EXIT_INTERNAL
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION = ROOT / "grids" / "conical_island" / "region.toml"
+SCENARIO = ROOT / "scenarios" / "conical_island_case_a.toml"
+
+
+def fail_with(monkeypatch, exc: BaseException) -> None:
+    """Make the simulation fail with ``exc`` (the inputs load and pass their checks)."""
+    def run(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("tsunami.runner.run", run)
+
+
+@pytest.mark.parametrize("exc, code, message", [
+    (OSError(errno.ENOSPC, "No space left on device", "/data/out/fields_basin.nc"),
+     EXIT_ENVIRONMENT, r"error: cannot write /data/out/fields_basin.nc: No space left on "
+                       r"device; the disk is full: free space"),
+    (RuntimeError("NetCDF: HDF error"), EXIT_ENVIRONMENT,
+     r"error: cannot write: NetCDF: HDF error; usually a full disk"),
+    (PermissionError(errno.EACCES, "Permission denied", "/data/out"), EXIT_ENVIRONMENT,
+     r"error: cannot write /data/out: Permission denied; permission denied: make the folder "
+     r"writable"),
+    (OSError(errno.ENOTEMPTY, "Directory not empty", "/box/.staging", None,
+             "/box/forecast-002"),
+     EXIT_ENVIRONMENT, r"error: cannot rename /box/.staging to /box/forecast-002: Directory "
+                       r"not empty; a folder that should be empty is not"),
+    (OSError(errno.EROFS, "Read-only file system", "/mnt/share"), EXIT_ENVIRONMENT,
+     r"file system is read-only"),
+    (MemoryError(), EXIT_ENVIRONMENT, r"error: out of memory"),
+    (ValueError("grid 'basin': depth has no value at x = 1"), EXIT_INPUT,
+     r"error: invalid input: grid 'basin': depth has no value at x = 1; the traceback is in "),
+    (ZeroDivisionError("division by zero"), EXIT_INTERNAL,
+     r"internal error: ZeroDivisionError: division by zero. This is a bug: please report it "
+     r"with the traceback; the traceback is in "),
+])
+def test_each_failure_is_one_line_with_its_exit_status(tmp_path, monkeypatch, capsys, exc,
+                                                       code, message):
+    monkeypatch.setenv("TSUNAMI_LOG_DIR", str(tmp_path / "logs"))
+    fail_with(monkeypatch, exc)
+    assert cli.main(["run", str(REGION), str(SCENARIO), "--out", str(tmp_path / "out"),
+                     "--no-progress"]) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(message, err), err
+    if "traceback is in" in err:
+        saved = Path(err.strip().rsplit(" ", 1)[-1])
+        assert saved.parent == tmp_path / "logs" and "Traceback" in saved.read_text()
+    assert code in EXIT_CODES
+
+
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, capsys):
+    fail_with(monkeypatch, ZeroDivisionError("division by zero"))
+    code = cli.main(["--debug", "run", str(REGION), str(SCENARIO), "--out",
+                     str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == EXIT_INTERNAL
+    assert "Traceback (most recent call last)" in err and "internal error:" in err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /sys")
+def test_an_unwritable_out_folder_is_refused_before_the_run(tmp_path, monkeypatch, capsys):
+    """/sys refuses new files even to root: a real permission error, found before any
+    simulation (which would fail this test if it started)."""
+    fail_with(monkeypatch, AssertionError("the run must not start"))
+    code = cli.main(["run", str(REGION), str(SCENARIO), "--out", "/sys/tsunami-test-out",
+                     "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == EXIT_ENVIRONMENT, err
+    assert err.startswith("error: cannot write to --out /sys/tsunami-test-out: Permission "
+                          "denied; permission denied"), err
+
+
+def test_python_api_refuses_non_finite_numbers():
+    import numpy as np
+
+    from tsunami import Grid, ShallowWaterModel, Simulation
+
+    grid = Grid(nx=4, ny=4, x0=0.0, y0=0.0, dx=1.0, dy=1.0)
+    with pytest.raises(ValueError, match="max_speed"):
+        ShallowWaterModel(grid, np.ones(grid.shape), max_speed=np.inf)
+    with pytest.raises(ValueError, match="dry_depth"):
+        ShallowWaterModel(grid, np.ones(grid.shape), dry_depth=np.nan)
+    model = ShallowWaterModel(grid, np.ones(grid.shape))
+    for stop in (np.inf, np.nan, -1.0):
+        with pytest.raises(ValueError, match="stop_time"):
+            Simulation(model, stop)
+    with pytest.raises(ValueError, match="finite"):
+        Grid(nx=4, ny=4, x0=0.0, y0=np.nan, dx=1.0, dy=1.0)
