@@ -130,7 +130,8 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
             dry_depth=numerics.dry_depth, linear_depth=spec.linear_depth,
             max_speed=numerics.max_speed,
             arrival_threshold=scenario.output.arrival_threshold,
-            scheme=default_scheme(grid, depth) if spec.scheme == "auto" else spec.scheme)
+            scheme=spec.scheme if spec.scheme != "auto" else default_scheme(
+                grid, depth, models[spec.parent].scheme if spec.parent else None))
     outer = models[region.grids[0].name]
     model = outer if len(models) == 1 else NestedModel(
         [(models[s.name], s.parent, s.ratio) for s in region.grids])
