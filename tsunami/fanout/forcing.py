@@ -83,6 +83,7 @@ class BoundaryRecording:
     dtype: np.dtype
     lengths: dict[str, int]
     dry_depth: float  # the parent's (m)
+    scheme: str  # the parent's numerical scheme
     still_depth: np.ndarray  # the parent's still depth over the stand-in's cells (m)
     frames: list[np.ndarray] = field(default_factory=list)
     times: list[float] = field(default_factory=list)
@@ -111,6 +112,7 @@ class BoundaryRecorder:
                        for key, where in self.strips[name].items()}
             self.recordings[name] = BoundaryRecording(
                 w, parent.grid.name, parent.dtype, lengths, parent.dry_depth,
+                getattr(parent, "scheme", "leapfrog"),
                 np.array(w.cut(parent.h), dtype=np.float64))
         self._record()
 
@@ -144,10 +146,9 @@ class RecordedParent:
     ignored: the forcing is one-way.
     """
 
-    scheme = "leapfrog"
-
     def __init__(self, recording: BoundaryRecording) -> None:
         self.recording = recording
+        self.scheme = recording.scheme  # the coupling times its flux levels by it
         self.window = recording.window.local()
         self.grid = self.window.parent
         self.dtype = np.dtype(recording.dtype)
@@ -157,6 +158,9 @@ class RecordedParent:
         self._depth = self.eta + self.h
         self.M = np.zeros((ny, nx + 1), self.dtype)
         self.N = np.zeros((ny + 1, nx), self.dtype)
+        # Cell discharges a finite-volume parent takes back from its child (discarded).
+        self.qx = np.zeros((ny, nx), self.dtype)
+        self.qy = np.zeros((ny, nx), self.dtype)
         self.dry_depth = recording.dry_depth
         self.iteration = 0
         self.time = recording.times[0]
@@ -199,6 +203,9 @@ class RecordedParent:
         self._load(k)
         self.time = self.recording.times[k]
         self.iteration = k
+
+    def state_changed(self) -> None:
+        """Nothing derived to refresh (a finite-volume parent's feedback hook)."""
 
     def check_health(self, ignore: np.ndarray | None = None) -> None:
         """Nothing to check: the recorded values were checked in the regional run."""

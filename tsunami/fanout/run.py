@@ -26,14 +26,13 @@ from dataclasses import dataclass, field
 
 import xarray as xr
 
-from tsunami.diagnostics import runup
 from tsunami.errors import InputError
 from tsunami.fanout.forcing import BoundaryRecorder, BoundaryRecording, RecordedParent, Window
-from tsunami.fields import maxima_dataset, merge_finest
+from tsunami.fields import merge_finest
 from tsunami.model import ShallowWaterModel
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
-from tsunami.runner import RunResult, _provenance, build_model
+from tsunami.runner import RunResult, _provenance, build_model, grid_fields
 from tsunami.scenario import FaultSource, Scenario
 from tsunami.simulation import Simulation
 
@@ -161,12 +160,7 @@ def regional_stage(region: Region, scenario: Scenario,
     simulation = Simulation(nest, scenario.duration)
     simulation.run()
     attrs = _provenance(region, scenario)
-    fields = {}
-    for m in nest.models:
-        covered = full.covered(m)
-        ds = maxima_dataset(m, attrs, covered)
-        ds.attrs["runup_m"] = runup(m, mask=~covered)
-        fields[m.grid.name] = ds
+    fields = grid_fields(nest.models, attrs, full.covered)
     recordings = {town: rec for r in recorders for town, rec in r.recordings.items()}
     tasks = {}
     for town in subtrees:
@@ -198,12 +192,7 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
                        [(models[n], p, r) for n, p, r in task.levels],
                        prepare_bathymetry=False)
     Simulation(nest, task.stop_time).run()
-    fields = {}
-    for m in task.models:
-        covered = nest.covered(m)
-        ds = maxima_dataset(m, task.attrs, covered)
-        ds.attrs["runup_m"] = runup(m, mask=~covered)
-        fields[m.grid.name] = ds
+    fields = grid_fields(task.models, task.attrs, nest.covered)
     return TownResult(task.town, fields, {m.grid.name: m.iteration for m in task.models},
                       time.perf_counter() - wall, time.process_time() - cpu,
                       _peak_memory_mb(), _where())
