@@ -111,7 +111,7 @@ def test_two_towns_run_as_tasks_of_an_in_process_cluster(region, scenario, fanne
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         result, report = run_fanout(region, scenario, client)
     assert set(report.towns) == {"Bayside", "Northshore"}
     assert all(t.worker.startswith("inproc://") for t in report.towns.values())
