@@ -29,7 +29,8 @@ def kernels(tmp_path_factory) -> Path:
 
 
 def test_the_notebooks_are_here():
-    assert "02_scenario_sweep.ipynb" in [p.name for p in NOTEBOOKS]
+    assert {"01_quickstart.ipynb", "02_scenario_sweep.ipynb", "03_validation.ipynb"} <= {
+        p.name for p in NOTEBOOKS}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

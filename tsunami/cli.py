@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("scenario", type=Path, help="scenario file (TOML)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--fan-out", action="store_true", help="experimental: run each town's "
+                   "nested grids as its own Dask task, driven one-way by the region's "
+                   "recorded boundary forcing (no gauges)")
+    p.add_argument("--workers", type=int, help="with --fan-out: LocalCluster worker "
+                   "processes (default: one per core)")
+    p.add_argument("--scheduler", help="with --fan-out: address of a running Dask scheduler "
+                   "instead of a LocalCluster")
     _publication_options(p, "default: OUT/outbox")
     p.set_defaults(handler=_run)
 
@@ -274,7 +281,16 @@ def _run(args) -> int:
     if publish:
         check_output_folder(outbox, "--outbox")
     start = time.perf_counter()
-    result = run(region, scenario, progress=not args.no_progress)
+    if args.fan_out:
+        from tsunami.fanout import run_fanout
+        from tsunami.sweep.run import dask_client
+
+        with dask_client(args.workers, args.scheduler) as client:
+            print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)
+            result, report = run_fanout(region, scenario, client)
+        print(report.summary())
+    else:
+        result = run(region, scenario, progress=not args.no_progress)
     written = write_outputs(result, args.out)
     print(f"{scenario.name} on {region.name}: {scenario.duration:.0f} s simulated in "
           f"{time.perf_counter() - start:.1f} s wall")

@@ -178,7 +178,8 @@ class NestedModel:
     listed before it. Children must be aligned with their parent's cells.
     """
 
-    def __init__(self, levels: list[tuple[ShallowWaterModel, str | None, int]]) -> None:
+    def __init__(self, levels: list[tuple[ShallowWaterModel, str | None, int]],
+                 prepare_bathymetry: bool = True) -> None:
         if not levels or levels[0][1] is not None:
             raise ValueError("the first level must be the outermost grid (parent None)")
         self.root = levels[0][0]
@@ -199,11 +200,17 @@ class NestedModel:
         # child's mean (fine to coarse, so each mean uses final values). In one pass a
         # grid's cells under its child could be reblended afterwards, which left phantom
         # water (6 mm over the Monai plateau) where parent and child no longer agreed.
-        for c in self.couplings:
-            _blend_edge(c)
-        for c in reversed(self.couplings):
-            _average_into_parent(c)
+        # (``prepare_bathymetry=False``: the grids come from a nest that already did this,
+        # as when tsunami.fanout splits a nest into a region and its towns.)
+        if prepare_bathymetry:
+            for c in self.couplings:
+                _blend_edge(c)
+            for c in reversed(self.couplings):
+                _average_into_parent(c)
         self._prepared = False
+        # Called with each grid's model right after every step of that grid (before its
+        # children catch up): tsunami.fanout records a town's boundary forcing here.
+        self.after_step: list = []
         # Wall time (s) spent stepping each grid, coupling included (children excluded).
         self.wall_time = dict.fromkeys(self.by_name, 0.0)
 
@@ -275,6 +282,8 @@ class NestedModel:
         for c in children:
             c.old = c.new
         model.step()
+        for hook in self.after_step:
+            hook(model)
         own = time.perf_counter() - start
         for c in children:
             start = time.perf_counter()

@@ -203,17 +203,24 @@ def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult
     simulation.run()
     timings["simulation_s"] = simulation.wall_time
     attrs = _provenance(region, scenario)
-    fields = {}
-    for m in model.models:
-        covered = model.covered(m)
-        ds = maxima_dataset(m, attrs, covered)
-        ds.attrs["runup_m"] = runup(m, mask=~covered)
-        fields[m.grid.name] = ds
+    fields = grid_fields(model.models, attrs, model.covered)
     grids = {m.grid.name: m.grid for m in model.models}
     towns = {t.name: merge_finest(fields, grids, t.name, t.extent) for t in region.towns}
     gauges = recorder.to_dataset(attrs) if recorder is not None else None
     steps = {m.grid.name: m.iteration for m in model.models}
     return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model)
+
+
+def grid_fields(models, attrs: dict, covered) -> dict[str, xr.Dataset]:
+    """Each model's maxima as a Dataset (grid name -> Dataset) with its runup (m) over the
+    cells no finer grid covers; ``covered(model)`` gives those cells' mask."""
+    fields = {}
+    for m in models:
+        mask = covered(m)
+        ds = maxima_dataset(m, attrs, mask)
+        ds.attrs["runup_m"] = runup(m, mask=~mask)
+        fields[m.grid.name] = ds
+    return fields
 
 
 def _provenance(region: Region, scenario: Scenario) -> dict:
