@@ -282,8 +282,8 @@ def _run(args) -> int:
         check_output_folder(outbox, "--outbox")
     start = time.perf_counter()
     if args.fan_out:
+        from tsunami.cluster import dask_client
         from tsunami.fanout import run_fanout
-        from tsunami.sweep.run import dask_client
 
         with dask_client(args.workers, args.scheduler) as client:
             print(f"Dask dashboard: {client.dashboard_link}", file=sys.stderr)

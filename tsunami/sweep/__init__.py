@@ -15,6 +15,7 @@ percentiles, envelope) -> published COGs and STAC (:func:`publish_sweep`).
         report = run_sweep(sweep, "out/sweep", client)
 """
 
+from tsunami.cluster import dask_client
 from tsunami.sweep.config import Sweep
 from tsunami.sweep.probability import (
     PERCENTILES,
@@ -25,7 +26,7 @@ from tsunami.sweep.probability import (
     weighted_percentile,
 )
 from tsunami.sweep.products import publish_sweep, sweep_statistics
-from tsunami.sweep.run import SweepReport, dask_client, run_sweep
+from tsunami.sweep.run import SweepReport, run_sweep
 from tsunami.sweep.scenarios import (
     Earthquake,
     ScenarioSettings,

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tsunami.cluster import dask_client
 from tsunami.sweep.config import Sweep
-from tsunami.sweep.run import dask_client, run_sweep
+from tsunami.sweep.run import run_sweep
 
 #: Simulated time (s) per scenario unless told otherwise.
 DURATION = 900.0

@@ -7,11 +7,12 @@ import math
 import sys
 from pathlib import Path
 
+from tsunami.cluster import dask_client
 from tsunami.errors import InputError
 from tsunami.region import Region
 from tsunami.sweep.config import Sweep
 from tsunami.sweep.products import publish_sweep
-from tsunami.sweep.run import dask_client, run_sweep
+from tsunami.sweep.run import run_sweep
 from tsunami.sweep.store import SweepStore
 
 ROOT = Path(__file__).resolve().parents[2]
