@@ -40,7 +40,7 @@ from tsunami.errors import (
     environment_fault,
     is_netcdf_error,
 )
-from tsunami.realtime.commands import add_feeds_parser, add_source_parsers
+from tsunami.realtime.commands import add_feeds_parser, add_source_parsers, add_watch_parser
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").
 CLI_RANGES = {
@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     add_feeds_parser(commands)
     add_source_parsers(commands)
+    add_watch_parser(commands)
 
     args = parser.parse_args(argv)
     with _warnings_on_stderr():
