@@ -528,7 +528,9 @@ class WatchService:
             t0 = time.perf_counter()
             estimate, windows = self._invert(f, event, number)
             stages["inversion"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
             files = estimate.write(work / "source")
+            stages["source_products"] = time.perf_counter() - t0
             copies += [files[k] for k in ("slip_table", "initial_sea_surface", "slip_map",
                                           "fit", "summary") if k in files]
             runs = [(f"{event.event_id}_inversion_{number:03d}", FaultSource(

@@ -137,21 +137,22 @@ class WatchConfig:
 
         base = EnsembleSettings()
         mechanism = ens.numbers("default_mechanism", 3)
+        values = dict(
+            along_strike=numbers("along_strike", base.along_strike),
+            down_dip=numbers("down_dip", base.down_dip),
+            strike_offsets=numbers("strike_offsets", base.strike_offsets),
+            dip_offsets=numbers("dip_offsets", base.dip_offsets),
+            magnitude_offsets=numbers("magnitude_offsets", base.magnitude_offsets),
+            saturation_magnitude=ens.number("saturation_magnitude",
+                                            base.saturation_magnitude),
+            saturation_offsets=numbers("saturation_offsets", base.saturation_offsets),
+            size_sigmas=numbers("size_sigmas", base.size_sigmas),
+            full_runs=ens.integer("full_runs", base.full_runs, minimum=1, maximum=20),
+            default_depth_m=ens.number("default_depth_m", base.default_depth_m,
+                                       minimum=0.0, maximum=700e3),
+            default_mechanism=tuple(mechanism) if mechanism else base.default_mechanism)
         try:
-            ensemble = EnsembleSettings(
-                along_strike=numbers("along_strike", base.along_strike),
-                down_dip=numbers("down_dip", base.down_dip),
-                strike_offsets=numbers("strike_offsets", base.strike_offsets),
-                dip_offsets=numbers("dip_offsets", base.dip_offsets),
-                magnitude_offsets=numbers("magnitude_offsets", base.magnitude_offsets),
-                saturation_magnitude=ens.number("saturation_magnitude",
-                                                base.saturation_magnitude),
-                saturation_offsets=numbers("saturation_offsets", base.saturation_offsets),
-                size_sigmas=numbers("size_sigmas", base.size_sigmas),
-                full_runs=ens.integer("full_runs", base.full_runs, minimum=1, maximum=20),
-                default_depth_m=ens.number("default_depth_m", base.default_depth_m,
-                                           minimum=0.0, maximum=700e3),
-                default_mechanism=tuple(mechanism) if mechanism else base.default_mechanism)
+            ensemble = EnsembleSettings(**values)
         except ValueError as exc:
             raise ens.error(None, str(exc)) from None
         for key in ("along_strike", "down_dip", "strike_offsets", "dip_offsets",
