@@ -119,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="slowdown of a run beside a second run and beside busy loops "
                         "(--samples repeats)")
     p.add_argument("--load", type=int, default=4, help="busy loops for --contention")
+    p.add_argument("--realtime", action="store_true",
+                   help="the watch service end to end on the Okushiri demo in real time: "
+                        "alert at origin + 3 min, virtual offshore network")
+    p.add_argument("--forecasts", type=int, default=2, help="for --realtime: stop after N")
+    p.add_argument("--out", type=Path, default=None,
+                   help="for --realtime: working folder (keeps the database between runs)")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
@@ -416,6 +422,11 @@ def _bench(args) -> int:
         print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
+    elif args.realtime:
+        from tsunami.realtime.bench import realtime
+
+        print(realtime(args.out, args.forecasts,
+                       progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.contention:
         print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,
                                load=args.load,

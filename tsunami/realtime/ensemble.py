@@ -18,23 +18,31 @@ alert's hypocentre, mechanism and magnitude are uncertain, so forecast 1 spans t
   the law (log10 units, :mod:`tsunami.source.scaling`), the slip following from the moment
   (a compact rupture has more slip).
 
-Two cores cannot run hundreds of nested 10 m runs in minutes. The members are ranked
-with the unit-source database instead (:mod:`tsunami.realtime.database`): each member's
-initial sea surface on the database's outer grid is projected by non-negative least
-squares onto the unit sources' surfaces, and the units' linear waveforms at the forecast
-points off each town, weighted by that projection, give the member's offshore maximum in
-front of every town within a few milliseconds. The members that are decisive (the
-highest in front of some town of the region) are run with the full nested model, at most
-``full_runs`` of them, and the forecast publishes their envelope (the largest maximum
-depth, height, speed and momentum flux and the earliest arrival in every cell), together
-with the ensemble's percentiles at the forecast points (``ensemble.csv``).
+Two cores cannot run hundreds of nested 10 m runs in minutes, so the members are
+ranked in two tiers with the unit-source database (:mod:`tsunami.realtime.database`):
 
-A member whose fault lies largely outside the zone the units tile projects badly; its
-relative projection residual is reported per member (``projection_residual``).
+1. Every member's initial sea surface on the database's outer grid is projected by
+   non-negative least squares onto the unit sources' surfaces; the units' linear
+   waveforms at the forecast points, weighted by that projection, give the member's
+   offshore maximum in front of every town (about 30 ms a member). A member whose fault
+   reaches beyond the planes the units tile projects badly (its relative residual is
+   reported, ``projection_residual``), so this tier only shortlists: the ``verify``
+   highest members in front of each town of the region.
+2. The shortlisted members are run exactly as the database's units were (linear
+   long-wave equations on its outer grid, about 0.6 s of CPU each on the Okushiri 2'
+   grid), which gives their offshore maxima without the projection's error.
+
+The members that are then decisive (the highest in front of some town of the region) are
+run with the full nested model, at most ``full_runs`` of them, and the forecast
+publishes their envelope (the largest maximum depth, height, speed and momentum flux and
+the earliest arrival in every cell), together with the ensemble's percentiles at the
+forecast points (``ensemble.csv``; from tier 1, so biased low where the projection
+residual is large: read them as a ranking, not as a forecast).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -44,6 +52,8 @@ import numpy as np
 import xarray as xr
 from scipy.optimize import nnls
 
+from tsunami.boundaries import SIDES
+from tsunami.errors import InputError
 from tsunami.realtime.alerts import EarthquakeAlert
 from tsunami.realtime.database import UnitSourceDatabase
 from tsunami.source.okada import FaultModel, Subfault, plane_point
@@ -70,13 +80,15 @@ class EnsembleSettings:
     size_sigmas: tuple[float, ...] = (-1.0, 0.0, 1.0)
     #: Members run with the full nested model (the decisive ones, module doc).
     full_runs: int = 2
+    #: Members per town shortlisted by the projection and run on the database's grid.
+    verify: int = 4
     #: Depth (m) and mechanism (strike, dip, rake) when the alert gives none.
     default_depth_m: float = 15000.0
     default_mechanism: tuple[float, float, float] = (0.0, 30.0, 90.0)
 
     def __post_init__(self) -> None:
-        if self.full_runs < 1:
-            raise ValueError("full_runs must be at least 1")
+        if self.full_runs < 1 or self.verify < 1:
+            raise ValueError("full_runs and verify must be at least 1")
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,8 @@ class Member:
     size_sigma: float
     heights: dict[str, float] = field(default_factory=dict)  # forecast point -> max eta (m)
     projection_residual: float = math.nan
+    #: Maxima (m) of the linear run on the database's grid, for shortlisted members.
+    verified: dict[str, float] | None = None
 
     def fault_model(self, law: str) -> FaultModel:
         f = self.fault
@@ -113,6 +127,7 @@ class Ensemble:
     towns: dict[str, str]  # forecast point -> its town
     decisive: list[Member]
     ranking_s: float
+    verify_s: float = 0.0
 
     def percentiles(self, q: tuple[float, ...] = (50.0, 84.0, 95.0, 100.0)
                     ) -> dict[str, list[float]]:
@@ -132,12 +147,14 @@ class Ensemble:
             f.write(f"# Alert ensemble of {len(self.members)} scaling-law faults ({self.law}); "
                     "heights: maximum sea-surface height (m) at the forecast points from the "
                     "linear unit-source database (ranking, not the published fields)\n")
+            f.write("# member<k>_m: the decisive members' maxima from their linear run on "
+                    "the database's grid (tier 2)\n")
             f.write("point,town,p50_m,p84_m,p95_m,max_m,"
                     + ",".join(f"member{m.index}_m" for m in self.decisive) + "\n")
             for p in self.points:
                 f.write(f"{p},{self.towns.get(p, '')},"
                         + ",".join(f"{v:.3f}" for v in pct[p]) + ","
-                        + ",".join(f"{m.heights[p]:.3f}" for m in self.decisive) + "\n")
+                        + ",".join(f"{m.verified[p]:.3f}" for m in self.decisive) + "\n")
             f.write("\nmember,magnitude,longitude,latitude,top_depth_m,strike,dip,rake,slip_m,"
                     "length_m,width_m,size_sigma,hypocentre_along,hypocentre_down,"
                     "projection_residual," + ",".join(self.points) + "\n")
@@ -160,7 +177,7 @@ def members(alert: EarthquakeAlert, settings: EnsembleSettings) -> tuple[str, li
     magnitudes = [alert.magnitude + d for d in settings.magnitude_offsets]
     if alert.magnitude >= settings.saturation_magnitude or alert.magnitude_lower_bound:
         magnitudes += [alert.magnitude + d for d in settings.saturation_offsets]
-    out = []
+    out, seen = [], set()
     # The mechanism varies one angle at a time (strike, then dip): the uncertainties are
     # not that of a full product, and it keeps the ensemble small.
     mechanisms = [(d, 0.0) for d in settings.strike_offsets] + [
@@ -176,6 +193,11 @@ def members(alert: EarthquakeAlert, settings: EnsembleSettings) -> tuple[str, li
         slip = moment_from_magnitude(mw) / (law.rigidity * length * width)
         fault = place(args["longitude"], args["latitude"], args["depth"], strike, dip, rake,
                       slip, length, width, along, down)
+        key = (round(fault.longitude, 4), round(fault.latitude, 4), round(fault.depth),
+               strike, dip, round(slip, 3), round(length), round(width))
+        if key in seen:  # a shallow hypocentre: slid to the same place as another member
+            continue
+        seen.add(key)
         out.append(Member(len(out), fault, mw, (along, down), sigma))
     return law_name, out
 
@@ -220,25 +242,55 @@ def rank(alert: EarthquakeAlert, db: UnitSourceDatabase, towns: set[str] | None 
                                           for j, p in enumerate(points)})
         object.__setattr__(m, "projection_residual", resid)
     town_of = {p: db.points[p].town for p in points}
-    chosen = [p for p in points if towns and town_of[p] in towns]
-    decisive = decisive_members(faults, chosen, settings.full_runs)
-    return Ensemble(alert, law, faults, points, town_of, decisive,
-                    time.perf_counter() - start)
+    chosen = [p for p in points if towns and town_of[p] in towns] or points
+    ranked = time.perf_counter()
+    shortlist = {m.index: m for p in chosen for m in
+                 sorted(faults, key=lambda m: -m.heights[p])[:settings.verify]}
+    for m in shortlist.values():
+        object.__setattr__(m, "verified", linear_maxima(db, m.fault, points))
+    decisive = decisive_members(list(shortlist.values()), chosen, settings.full_runs,
+                                key="verified")
+    return Ensemble(alert, law, faults, points, town_of, decisive, ranked - start,
+                    time.perf_counter() - ranked)
 
 
-def decisive_members(faults: list[Member], points: list[str], limit: int) -> list[Member]:
-    """The members with the highest maximum in front of some town (each point's highest),
-    at most ``limit``: those highest at the most points first, ties by their largest
-    margin over the rest. Without town points, the member highest anywhere."""
-    if not points:
-        points = list(faults[0].heights)
+def linear_maxima(db: UnitSourceDatabase, fault: Subfault, points: list[str]
+                  ) -> dict[str, float]:
+    """Maximum sea-surface height (m) at ``points`` of ``fault`` run exactly as the
+    database's units were (linear long-wave equations on its outer grid, its time step
+    and duration)."""
+    from tsunami.realtime.database import unit_response
+
+    result = unit_response(fault, db.grid, -db.elevation,
+                           _boundaries(db), [db.points[p] for p in points], db.times,
+                           float(db.attrs["dt_s"]), str(db.attrs.get("dtype", "float32")))
+    return {p: float(result["eta"][k].max()) for k, p in enumerate(points)}
+
+
+def _boundaries(db: UnitSourceDatabase) -> dict[str, str]:
+    """The outer grid's boundary conditions from the database's region file (open where
+    it cannot be read: the usual choice for an outer grid)."""
+    from tsunami.region import Region
+
+    with contextlib.suppress(InputError, OSError, KeyError):
+        region = Region.load(db.attrs["region_file"])
+        return dict(region.grids[0].boundaries)
+    return dict.fromkeys(SIDES, "open")
+
+
+def decisive_members(faults: list[Member], points: list[str], limit: int,
+                     key: str = "heights") -> list[Member]:
+    """The members with the highest maximum (``key``: "heights" from the projection or
+    "verified") in front of some town (each point's highest), at most ``limit``: those
+    highest at the most points first, ties by their largest height there."""
+    by_index = {m.index: m for m in faults}
     best: dict[int, list[str]] = {}
     for p in points:
-        top = max(faults, key=lambda m: m.heights[p])
+        top = max(faults, key=lambda m: getattr(m, key)[p])
         best.setdefault(top.index, []).append(p)
-    order = sorted(best, key=lambda i: (-len(best[i]),
-                                        -max(faults[i].heights[p] for p in best[i])))
-    return [faults[i] for i in order[:limit]]
+    order = sorted(best, key=lambda i: (-len(best[i]), -max(
+        getattr(by_index[i], key)[p] for p in best[i])))
+    return [by_index[i] for i in order[:limit]]
 
 
 def envelope(towns: list[dict[str, xr.Dataset]]) -> dict[str, xr.Dataset]:

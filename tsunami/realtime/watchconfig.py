@@ -33,7 +33,8 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     last_s = 1800.0                          # no inversion after 30 minutes of records
 
     [ensemble]
-    full_runs = 2
+    full_runs = 2                            # decisive members run with the full nest
+    verify = 4                               # members per town checked on the database grid
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class WatchConfig:
         inversion = root.table("inversion") or Table({}, path, "inversion")
         inversion.check_keys({"update_s", "last_s", "pre_event_s", "supersede_fraction"})
         ens = root.table("ensemble") or Table({}, path, "ensemble")
-        ens.check_keys({"full_runs", "along_strike", "down_dip", "strike_offsets",
+        ens.check_keys({"full_runs", "verify", "along_strike", "down_dip", "strike_offsets",
                         "dip_offsets", "magnitude_offsets", "saturation_magnitude",
                         "saturation_offsets", "size_sigmas", "default_depth_m",
                         "default_mechanism"})
@@ -148,6 +149,7 @@ class WatchConfig:
             saturation_offsets=numbers("saturation_offsets", base.saturation_offsets),
             size_sigmas=numbers("size_sigmas", base.size_sigmas),
             full_runs=ens.integer("full_runs", base.full_runs, minimum=1, maximum=20),
+            verify=ens.integer("verify", base.verify, minimum=1, maximum=50),
             default_depth_m=ens.number("default_depth_m", base.default_depth_m,
                                        minimum=0.0, maximum=700e3),
             default_mechanism=tuple(mechanism) if mechanism else base.default_mechanism)
