@@ -260,3 +260,33 @@ def test_a_forecast_run_again_replaces_its_recorded_inputs(tmp_path):
         assert [(r.station, r.n_records) for r in rows] == [("A", 11)]
         assert first[0].n_records == 10
         assert store.verify_forecast("ev/forecast-002")
+
+
+def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_path):
+    """A running inversion forecast is stopped for a newer one only while it has done
+    less than supersede_fraction of the time a forecast takes; the alert forecast never."""
+    from tsunami.realtime.watch import Superseded
+
+    for name in ("region.toml", "watch.toml"):
+        (tmp_path / name).write_text((setup["folder"] / name).read_text())
+    config = WatchConfig.load(tmp_path / "watch.toml")
+    origin = setup["alert"].origin_time_ns
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        alert_forecast = service.state.forecasts(event.event_id)[0]
+        service.state.queue(event.event_id, "inversion", origin + 200 * NS_PER_S)
+        older = [f for f in service.state.forecasts(event.event_id) if f.kind == "inversion"]
+        running = service.state.update(older[0], status="running", number=2)
+        service.state.queue(event.event_id, "inversion", origin + 320 * NS_PER_S)
+        service.state.put("forecast_wall_s", "100.0")
+
+        def check(forecast, elapsed_s):
+            service._running = forecast
+            service._running_started = time.monotonic() - elapsed_s
+            service._last_ingest = 0.0  # an ingest pass is due
+            service._check_supersede(None)
+
+        with pytest.raises(Superseded):
+            check(running, 10.0)  # a tenth done: the newer one comes sooner
+        check(running, 60.0)  # more than half done: let it finish
+        check(alert_forecast, 1.0)  # the alert forecast is never superseded

@@ -350,8 +350,10 @@ class WatchService:
         stations = {r.station for _, r in new}
         if isinstance(self.clock, ReplayClock):
             self.clock.advance(max(r.time_ns for _, r in new))
-        for event in self.events():
-            if event.trigger_ns is None:
+        now = self.clock()
+        for event in self.events():  # events whose forecasting window is still open
+            if event.trigger_ns is None and now <= event.origin_ns + round(
+                    self.config.last_s * NS_PER_S):
                 self._trigger(event, stations)
         self.state.put("last_seq", str(new[-1][0]))
 

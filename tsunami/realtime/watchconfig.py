@@ -117,7 +117,7 @@ class WatchConfig:
             if value is None:
                 return None
             p = Path(value)
-            return p if p.is_absolute() else path.parent / p
+            return (p if p.is_absolute() else path.parent / p).resolve()
 
         replay = []
         value = feeds.data.get("replay", [])
