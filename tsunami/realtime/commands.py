@@ -421,6 +421,9 @@ def _watch_service(args) -> int:
 
     config = WatchConfig.load(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Quality control runs on every pass: its notes are in the forecasts' records, not
+    # worth a log line each time.
+    logging.getLogger("tsunami.realtime.qc").setLevel(logging.WARNING)
     replaying = bool(config.replay)
     service = WatchService(config, clock=ReplayClock() if replaying else None)
     stop = threading.Event()

@@ -267,6 +267,8 @@ class WatchService:
         if not isinstance(alert, EarthquakeAlert):
             alert = read_alert(alert)
         received = self.clock() if received_ns is None else received_ns
+        if received < alert.origin_time_ns:  # a replay that has sent nothing after it yet
+            received = max(alert.issued_ns or alert.origin_time_ns, alert.origin_time_ns)
         if not alert.actionable:
             log.info("alert ignored: %s", alert.summary())
             return None
@@ -281,6 +283,8 @@ class WatchService:
                                                 json.dumps(_alert_dict(alert)), received))
         self.state.queue(event_id, "alert", received)
         log.info("event %s from alert: %s; forecast 1 queued", event_id, alert.summary())
+        event = self.event(event_id)
+        self._trigger(event, set(self.store.stations()))  # records that came before it
         return self.event(event_id)
 
     def event(self, event_id: str) -> Event | None:
