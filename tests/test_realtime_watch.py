@@ -290,3 +290,21 @@ def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_pa
             check(running, 10.0)  # a tenth done: the newer one comes sooner
         check(running, 60.0)  # more than half done: let it finish
         check(alert_forecast, 1.0)  # the alert forecast is never superseded
+
+
+def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):
+    for name in ("region.toml", "watch.toml"):
+        (tmp_path / name).write_text((setup["folder"] / name).read_text())
+    config = WatchConfig.load(tmp_path / "watch.toml")
+    origin = setup["alert"].origin_time_ns
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        f = service.state.forecasts(event.event_id)[0]
+        service.state.update(f, status="running", number=1)
+    done = config.outbox / event.event_id / "forecast-001"
+    done.mkdir(parents=True)
+    (done / "item.json").write_text("{}")  # published; the state not yet updated
+    with WatchService(config, clock=ReplayClock()) as service:
+        f = service.state.forecasts(event.event_id)[0]
+        assert (f.status, f.folder) == ("published", str(done))
+        assert not service.step()

@@ -229,6 +229,11 @@ class WatchService:
     def _resume(self) -> None:
         """After a restart: forecasts left running are queued again (module doc)."""
         for f in self.state.forecasts(status="running"):
+            done = published_forecasts(self.outbox / f.event_id).get(f.number)
+            if done is not None:  # stopped between publishing and recording it
+                log.info("forecast %s was published before the service stopped", f.id)
+                self.state.update(f, status="published", folder=str(done))
+                continue
             log.warning("forecast %s was interrupted (service stopped during it): queued "
                         "again", f.id)
             self.state.update(f, status="queued")
