@@ -262,15 +262,19 @@ def test_a_forecast_run_again_replaces_its_recorded_inputs(tmp_path):
         assert store.verify_forecast("ev/forecast-002")
 
 
+def _fresh(setup, tmp_path) -> tuple[WatchConfig, int]:
+    """The module's configuration with its own state and outbox; the origin time (ns)."""
+    for name in ("region.toml", "watch.toml"):
+        (tmp_path / name).write_text((setup["folder"] / name).read_text())
+    return WatchConfig.load(tmp_path / "watch.toml"), setup["alert"].origin_time_ns
+
+
 def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_path):
     """A running inversion forecast is stopped for a newer one only while it has done
     less than supersede_fraction of the time a forecast takes; the alert forecast never."""
     from tsunami.realtime.watch import Superseded
 
-    for name in ("region.toml", "watch.toml"):
-        (tmp_path / name).write_text((setup["folder"] / name).read_text())
-    config = WatchConfig.load(tmp_path / "watch.toml")
-    origin = setup["alert"].origin_time_ns
+    config, origin = _fresh(setup, tmp_path)
     with WatchService(config, clock=ReplayClock()) as service:
         event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
         alert_forecast = service.state.forecasts(event.event_id)[0]
@@ -293,10 +297,7 @@ def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_pa
 
 
 def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):
-    for name in ("region.toml", "watch.toml"):
-        (tmp_path / name).write_text((setup["folder"] / name).read_text())
-    config = WatchConfig.load(tmp_path / "watch.toml")
-    origin = setup["alert"].origin_time_ns
+    config, origin = _fresh(setup, tmp_path)
     with WatchService(config, clock=ReplayClock()) as service:
         event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
         f = service.state.forecasts(event.event_id)[0]
@@ -308,3 +309,40 @@ def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, t
         f = service.state.forecasts(event.event_id)[0]
         assert (f.status, f.folder) == ("published", str(done))
         assert not service.step()
+
+
+def test_ensemble_members_span_the_alert_and_the_decisive_ones_are_distinct():
+    from tsunami.realtime.ensemble import EnsembleSettings, Member, decisive_members, members
+    from tsunami.source.okada import plane_point
+
+    alert = read_alert(ALERT)
+    law, faults = members(alert, EnsembleSettings())
+    assert law == "strasser2010_interface"
+    assert {round(m.magnitude, 1) for m in faults} == {7.8, 8.0}  # below saturation
+    # Each hypocentre lies where its member says, on the fault plane (or the fault was
+    # slid down dip to keep its top 1 km deep: then it lies up dip of that position).
+    for m in faults[::17]:
+        f, (along, down) = m.fault, m.hypocentre_position
+        lon, lat, depth = plane_point(f.longitude, f.latitude, f.depth, f.strike, f.dip,
+                                      along * f.length, (0.5 + down) * f.width)
+        moved = abs(lon - alert.longitude) + abs(lat - alert.latitude) > 1e-6
+        if moved:  # slid down dip: the top edge at 1 km, the hypocentre up dip
+            assert f.depth == pytest.approx(1000.0, abs=1.0) and depth > alert.depth_m
+        else:
+            assert depth == pytest.approx(alert.depth_m, abs=1.0)
+        assert f.slip * f.length * f.width * 4e10 == pytest.approx(
+            10 ** (1.5 * m.magnitude + 9.1), rel=1e-6)
+    saturated = members(alert.__class__(**{**alert.__dict__, "magnitude": 8.1}),
+                        EnsembleSettings())[1]
+    assert max(m.magnitude for m in saturated) == pytest.approx(9.1)
+    fault = faults[0].fault
+
+    def member(i, a, b):
+        return Member(i, fault, 7.8, (0.0, 0.0), 0.0, verified={"a": a, "b": b})
+
+    # A near-copy (within 10 %) of a chosen member is not run again; a distinct one is.
+    assert [m.index for m in decisive_members(
+        [member(0, 3.0, 1.0), member(1, 2.9, 1.05), member(2, 1.0, 2.0)], ["a", "b"], 3,
+        "verified")] == [0, 2]
+    assert [m.index for m in decisive_members(
+        [member(0, 3.0, 1.0), member(1, 2.9, 1.05)], ["a", "b"], 3, "verified")] == [0]

@@ -313,18 +313,27 @@ def _boundaries(db: UnitSourceDatabase) -> dict[str, str]:
 
 
 def decisive_members(faults: list[Member], points: list[str], limit: int,
-                     key: str = "heights") -> list[Member]:
-    """The members with the highest maximum (``key``: "heights" from the projection or
-    "verified") in front of some town (each point's highest), at most ``limit``: those
-    highest at the most points first, ties by their largest height there."""
-    by_index = {m.index: m for m in faults}
-    best: dict[int, list[str]] = {}
-    for p in points:
-        top = max(faults, key=lambda m: getattr(m, key)[p])
-        best.setdefault(top.index, []).append(p)
-    order = sorted(best, key=lambda i: (-len(best[i]), -max(
-        getattr(by_index[i], key)[p] for p in best[i])))
-    return [by_index[i] for i in order[:limit]]
+                     key: str = "heights", tolerance: float = 0.1) -> list[Member]:
+    """The members to run at full nesting, at most ``limit``: first the one highest
+    (``key``: "heights" from the projection or "verified") at the most town points (ties:
+    the larger height), then, while some point's highest member is more than
+    ``tolerance`` above every member chosen, the one highest at the most such points.
+    A near-copy of a chosen member is so not run again."""
+    best = {p: max(getattr(m, key)[p] for m in faults) for p in points}
+    chosen: list[Member] = []
+    open_points = list(points)
+    while open_points and len(chosen) < limit:
+        wins: dict[int, list[str]] = {}
+        for p in open_points:
+            top = max(faults, key=lambda m: getattr(m, key)[p])
+            wins.setdefault(top.index, []).append(p)
+        by_index = {m.index: m for m in faults}
+        pick = min(wins, key=lambda i: (-len(wins[i]), -max(
+            getattr(by_index[i], key)[p] for p in wins[i])))
+        chosen.append(by_index[pick])
+        open_points = [p for p in open_points if max(getattr(m, key)[p] for m in chosen)
+                       < (1.0 - tolerance) * best[p]]
+    return chosen
 
 
 def envelope(towns: list[dict[str, xr.Dataset]]) -> dict[str, xr.Dataset]:
