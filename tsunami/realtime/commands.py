@@ -454,7 +454,7 @@ def _watch_service(args) -> int:
           "stops", flush=True)
     try:
         if args.once:
-            while True:
+            while not stop.is_set():
                 feeding = replaying and threads[0].is_alive()
                 if not service.step() and not feeding:
                     break
