@@ -346,3 +346,18 @@ def test_ensemble_members_span_the_alert_and_the_decisive_ones_are_distinct():
         "verified")] == [0, 2]
     assert [m.index for m in decisive_members(
         [member(0, 3.0, 1.0), member(1, 2.9, 1.05)], ["a", "b"], 3, "verified")] == [0]
+
+
+def test_ranking_leaves_the_kernel_threads_as_they_were(twin):
+    """The alert ensemble's tier-2 runs use one kernel thread; the forecast's nested run
+    after them must get its threads back (found: it ran on one)."""
+    import numba
+
+    from tsunami.realtime.ensemble import EnsembleSettings, rank
+
+    before = numba.get_num_threads()
+    ensemble = rank(read_alert(ALERT), twin["db"], {"Okushiri"}, EnsembleSettings(
+        along_strike=(0.0,), down_dip=(0.0,), strike_offsets=(0.0,), dip_offsets=(0.0,),
+        size_sigmas=(0.0,), verify=1))
+    assert ensemble.decisive[0].verified is not None
+    assert numba.get_num_threads() == before
