@@ -197,8 +197,9 @@ def _scenario(path: Path, name: str, source: str) -> Scenario:
     return Scenario.load(path)
 
 
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory):
+def make_twin(tmp_path_factory) -> dict:
+    """The twin experiment's database and true run (the session fixture ``twin`` in
+    conftest.py, shared with tests/test_realtime_watch.py)."""
     folder = tmp_path_factory.mktemp("twin")
     zone = FaultZone.load(OKUSHIRI / "zone.toml")
     stations = StationCatalogue.load(OKUSHIRI / "stations_virtual.toml")

@@ -51,3 +51,9 @@ def test_conical_island_full_resolution(case, tmp_path):
 @pytest.mark.slow
 def test_okushiri_demo_against_the_surveyed_runup(tmp_path):
     assert_passes(registry()["okushiri_field"].run(tmp_path))
+
+
+@pytest.mark.slow
+def test_okushiri_alert_forecast_does_not_under_predict(tmp_path):
+    """The watch service's forecast 1 from the alert alone: K <= 1.25 (measured 1.15)."""
+    assert_passes(registry()["okushiri_alert"].run(tmp_path))

@@ -40,7 +40,7 @@ from tsunami.errors import (
     environment_fault,
     is_netcdf_error,
 )
-from tsunami.realtime.commands import add_feeds_parser, add_source_parsers
+from tsunami.realtime.commands import add_feeds_parser, add_source_parsers, add_watch_parser
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").
 CLI_RANGES = {
@@ -126,12 +126,19 @@ def main(argv: list[str] | None = None) -> int:
                    help="slowdown of a run beside a second run and beside busy loops "
                         "(--samples repeats)")
     p.add_argument("--load", type=int, default=4, help="busy loops for --contention")
+    p.add_argument("--realtime", action="store_true",
+                   help="the watch service end to end on the Okushiri demo in real time: "
+                        "alert at origin + 3 min, virtual offshore network")
+    p.add_argument("--forecasts", type=int, default=2, help="for --realtime: stop after N")
+    p.add_argument("--out", type=Path, default=None,
+                   help="for --realtime: working folder (keeps the database between runs)")
     p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
     p.set_defaults(handler=_bench)
 
     add_feeds_parser(commands)
     add_source_parsers(commands)
+    add_watch_parser(commands)
 
     args = parser.parse_args(argv)
     with _warnings_on_stderr():
@@ -434,6 +441,11 @@ def _bench(args) -> int:
         print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
         print(bench.demo(args.region, args.scenario).report())
+    elif args.realtime:
+        from tsunami.realtime.bench import realtime
+
+        print(realtime(args.out, args.forecasts,
+                       progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.contention:
         print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,
                                load=args.load,

@@ -62,9 +62,11 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                      event_id: str, scenario: str, origin_time: datetime | None,
                      source_type: str, timings_s: dict[str, float],
                      forecast_number: int | None = None, crs: CRS | None = None,
-                     resolution: float | None = None, copies: list[Path] = ()) -> Path:
+                     resolution: float | None = None, copies: list[Path] = (),
+                     description: str = "", properties: dict | None = None) -> Path:
     """Publish the layers, extents, maps, damage estimates and STAC item of a forecast
-    (times on the maps in the region's time zone too)."""
+    (times on the maps in the region's time zone too); ``description`` and
+    ``properties`` go into the STAC item."""
     crs = crs or region.output_crs
     if region.timezone:
         towns = {name: ds.assign_attrs(timezone=region.timezone) for name, ds in towns.items()}
@@ -73,4 +75,5 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
     return publish_run(towns, outbox, event_id=event_id, region=region.name,
                        scenario=scenario, origin_time=origin_time, source_type=source_type,
                        timings_s=timings_s, forecast_number=forecast_number, crs=crs,
-                       resolution=resolution, copies=copies, writers=writers)
+                       resolution=resolution, copies=copies, writers=writers,
+                       description=description, properties=properties)

@@ -187,18 +187,24 @@ def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:
     return Boundaries(**conditions)
 
 
-def run(region: Region, scenario: Scenario, progress: bool = False) -> RunResult:
-    """Run ``scenario`` on ``region`` and return its fields (nothing is written)."""
+def run(region: Region, scenario: Scenario, progress: bool = False,
+        callbacks: list | tuple = ()) -> RunResult:
+    """Run ``scenario`` on ``region`` and return its fields (nothing is written).
+    ``callbacks`` are called with the model after every step, after the run's own (a
+    service checks there whether a newer forecast supersedes this one: raising stops the
+    run)."""
     timings = {}
     start = time.perf_counter()
-    callbacks = []  # a kinematic rupture first, so gauges see the surface it raised
+    extra, callbacks = list(callbacks), []  # a kinematic rupture first, so gauges see the
+    # surface it raised
     model = build_model(region, scenario, callbacks=callbacks)
     timings["setup_s"] = time.perf_counter() - start
     recorder = None
     if region.gauges:
         recorder = GaugeRecorder(model, region.gauges, scenario.output.gauge_interval)
         callbacks.append(recorder)
-    simulation = Simulation(model, scenario.duration, callbacks=callbacks, progress=progress,
+    simulation = Simulation(model, scenario.duration, callbacks=callbacks + extra,
+                            progress=progress,
                             description=f"{scenario.name} on {region.name}")
     simulation.run()
     timings["simulation_s"] = simulation.wall_time

@@ -55,20 +55,22 @@ def publish_run(towns: dict[str, xr.Dataset], outbox: str | Path, *, event_id: s
                 timings_s: dict[str, float], forecast_number: int | None = None,
                 crs: CRS | None = None, resolution: float | None = None,
                 copies: list[Path] = (), writers: list[Writer] = (),
-                issue_time: datetime | None = None) -> Path:
+                issue_time: datetime | None = None, description: str = "",
+                properties: dict | None = None) -> Path:
     """Publish a forecast's products; returns the published folder.
 
     ``forecast_number`` defaults to the next free number of the event (reserved
     atomically, so concurrent publishers never get the same one); ``crs`` to the
     JGD2011 zone containing each town; ``resolution`` (m) to the 1-2-5 step nearest the
-    finest grid spacing.
+    finest grid spacing. ``description`` and ``properties`` go into the STAC item.
     """
     outbox = Path(outbox)
     event_dir = outbox / check_name(event_id, None, "event_id")
     number = reserve_forecast_number(event_dir, forecast_number)
     try:
         info = ForecastInfo(event_id, number, issue_time or datetime.now(UTC), origin_time,
-                            __version__, source_type, region, scenario, dict(timings_s))
+                            __version__, source_type, region, scenario, dict(timings_s),
+                            description, dict(properties or {}))
         assets = [Asset(Path(p), _title(Path(p)), ["data"]) for p in copies]
         return publish(towns, outbox, info, crs=crs, resolution=resolution, copies=assets,
                        writers=writers)

@@ -78,6 +78,9 @@ class ForecastInfo:
     scenario: str
     timings_s: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    #: Further item properties (e.g. a watch service's source, data and stage timings),
+    #: JSON-serialisable, keys namespaced ``tsunami:...``.
+    properties: dict = field(default_factory=dict)
 
     @property
     def item_id(self) -> str:
@@ -187,6 +190,7 @@ def forecast_item(info: ForecastInfo, assets: list[Asset], footprints: list[tupl
             "tsunami:region": info.region,
             "tsunami:scenario": info.scenario,
             "tsunami:timings_s": {k: round(float(v), 3) for k, v in info.timings_s.items()},
+            **info.properties,
         })
     extensions = {FILE}
     for asset in assets:

@@ -1,4 +1,4 @@
-"""``tsunami feeds ...``, ``tsunami database ...``, ``tsunami invert``: thin
+"""``tsunami feeds ...``, ``tsunami database ...``, ``tsunami invert``, ``tsunami watch``: thin
 command-line shells over the real-time API (feeds, unit-source database, inversion).
 
     tsunami feeds replay FILE ... --catalogue CAT --db DB [--epoch ISO] [--speed X]
@@ -10,6 +10,7 @@ command-line shells over the real-time API (feeds, unit-source database, inversi
     tsunami database build ZONE.toml REGION.toml STATIONS --out DB [--points CSV]
     tsunami database info DB
     tsunami invert DB RECORD.csv ... --at SECONDS --out DIR [--hypocentre LON LAT DEPTH_M]
+    tsunami watch CONFIG.toml [--once]
 """
 
 from __future__ import annotations
@@ -397,4 +398,74 @@ def _invert(args) -> int:
     print(f"estimate in {args.out.resolve()}:")
     for path in files.values():
         print(f"  {path.name}")
+    return 0
+
+
+def add_watch_parser(commands) -> None:
+    """Add ``watch`` (the unattended service) to the main parser's sub-parsers."""
+    p = commands.add_parser("watch", help="the unattended watch service: feeds and alerts "
+                            "in, published forecasts out")
+    p.add_argument("config", type=Path, help="watch configuration (TOML)")
+    p.add_argument("--once", action="store_true",
+                   help="stop once the feeds are read and no forecast is due (batch replay)")
+    p.set_defaults(handler=_watch_service)
+
+
+def _watch_service(args) -> int:
+    import signal
+
+    from tsunami.realtime.feeds import read_files, replay
+    from tsunami.realtime.ingest import IngestConfig, load_tokens, serve
+    from tsunami.realtime.watch import ReplayClock, WatchService
+    from tsunami.realtime.watchconfig import WatchConfig
+
+    config = WatchConfig.load(args.config)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Quality control runs on every pass: its notes are in the forecasts' records, not
+    # worth a log line each time.
+    logging.getLogger("tsunami.realtime.qc").setLevel(logging.WARNING)
+    replaying = bool(config.replay)
+    service = WatchService(config, clock=ReplayClock() if replaying else None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    threads = []
+    if replaying:
+        records, problems = read_files(config.replay, service.catalogue, config.replay_epoch)
+        service.store.log_problems(problems)
+        speed = config.replay_speed or math.inf
+        threads.append(threading.Thread(target=replay, args=(records, service.ingest),
+                                        kwargs={"speed": speed, "stop": stop}, daemon=True))
+    if config.http_port is not None:
+        ingest = IngestConfig(load_tokens(config.http_tokens))
+
+        async def endpoint() -> None:
+            done = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            threading.Thread(target=lambda: (stop.wait(), loop.call_soon_threadsafe(
+                done.set)), daemon=True).start()
+            await serve(service.store, service.catalogue, ingest, config.http_host,
+                        config.http_port, stop=done)
+
+        threads.append(threading.Thread(target=asyncio.run, args=(endpoint(),),
+                                        daemon=True))
+    for t in threads:
+        t.start()
+    print(f"watching (state {config.state}, outbox {config.outbox}); SIGTERM or Ctrl-C "
+          "stops", flush=True)
+    try:
+        if args.once:
+            while not stop.is_set():
+                feeding = replaying and threads[0].is_alive()
+                if not service.step() and not feeding:
+                    break
+                if feeding:
+                    time.sleep(config.poll_s)
+        else:
+            service.run(stop)
+    finally:
+        stop.set()
+        for event in service.events():
+            latest = service.latest(event.event_id)
+            print(f"{event.event_id}: latest {latest.name if latest else 'none'}")
+        service.close()
     return 0

@@ -186,7 +186,20 @@ def unit_response(subfault: Subfault, grid: Grid, depth: np.ndarray,
                   boundaries: dict[str, str], points: list[Point], times: np.ndarray,
                   dt: float, dtype: str = "float32", kernel_threads: int = 1) -> dict:
     """Initial sea surface (m, on ``grid``), sea surface at ``points`` at ``times`` (s) and
-    sea-floor uplift at the points for one subfault, with the linear equations."""
+    sea-floor uplift at the points for one subfault, with the linear equations, on
+    ``kernel_threads`` kernel threads (the caller's Numba setting is restored after)."""
+    import numba
+
+    before = numba.get_num_threads()
+    try:
+        return _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
+                              kernel_threads)
+    finally:
+        numba.set_num_threads(before)
+
+
+def _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
+                   kernel_threads) -> dict:
     import numba
 
     from tsunami.boundaries import Boundaries, Open, Wall

@@ -262,7 +262,8 @@ class RecordStore:
                                windows: Sequence[tuple[str, int, int]],
                                upto_seq: int | None = None) -> list[ForecastInput]:
         """Record that ``forecast_id`` used, per (station, start_ns, end_ns) window, the
-        samples that had arrived by ``upto_seq`` (default: now). Returns the rows."""
+        samples that had arrived by ``upto_seq`` (default: now). Returns the rows. A
+        forecast run again (after a restart) replaces what its earlier attempt recorded."""
         upto = self.last_seq() if upto_seq is None else upto_seq
         rows = []
         for station, start, end in windows:
@@ -273,6 +274,7 @@ class RecordStore:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
+                db.execute("DELETE FROM forecast_inputs WHERE forecast_id=?", (forecast_id,))
                 db.executemany("INSERT INTO forecast_inputs VALUES (?,?,?,?,?,?,?,?)",
                                [(r.forecast_id, r.station, r.start_ns, r.end_ns, r.upto_seq,
                                  r.n_records, r.digest, time.time_ns()) for r in rows])

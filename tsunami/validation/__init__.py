@@ -105,6 +105,9 @@ def registry() -> dict[str, Case]:
              "inundation convergence on a synthetic coast, 20-2.5 m, fv2 and leapfrog"),
         Case("okushiri_field", okushiri.field_comparison, False,
              "Okushiri 1993 demo (60 min, nested to 10 m) against the surveyed runup"),
+        Case("okushiri_alert", okushiri.alert_forecast, False,
+             "Okushiri 1993 from the alert alone: the watch service's forecast 1 (alert "
+             "ensemble envelope) against the surveyed runup, K <= 1.25"),
         Case("tohoku2011", tohoku2011.case, False,
              "Tohoku 2011 offshore records: Satake et al. (2013) forward, and source "
              "inversions at 10-30 min (builds the 55-unit database on first use)"),

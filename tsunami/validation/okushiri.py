@@ -76,6 +76,69 @@ def modelled_runup(fields: dict, lon: float, lat: float, radius: float = RADIUS)
     return float(eta[wet].max()) if wet.any() else 0.0
 
 
+def compare_runup(fields: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+    """Survey points, modelled runup there, which are wetted, and Aida's K and kappa over
+    the wetted ones."""
+    points = survey_points()
+    model = np.array([modelled_runup(fields, lon, lat) for lon, lat, _, _ in points])
+    found = model > 0
+    k, kappa = aida(points[found, 2], model[found])
+    return points, model, found, k, kappa
+
+
+def alert_forecast(outdir: Path | None = None) -> CaseResult:
+    """Forecast 1 of the watch service from the Okushiri alert alone (the alert ensemble's
+    decisive members run at full nesting, their envelope) against the surveyed runup:
+    it must not under-predict, K <= 1.25 (README, "Running the watch service"). Builds the
+    demo's unit-source database (2' grid, about 40 s) in ``outdir`` or a temporary
+    folder."""
+    import tempfile
+
+    from tsunami.demo import DEMO_REGION
+    from tsunami.realtime.alerts import read_alert
+    from tsunami.realtime.bench import ALERT, OKUSHIRI
+    from tsunami.realtime.database import (
+        UnitSourceDatabase,
+        build_database,
+        read_forecast_points,
+    )
+    from tsunami.realtime.ensemble import envelope, rank
+    from tsunami.realtime.stations import StationCatalogue
+    from tsunami.realtime.zone import FaultZone
+    from tsunami.region import Region
+    from tsunami.runner import run
+    from tsunami.scenario import FaultSource, Scenario
+
+    start = time.perf_counter()
+    folder = Path(outdir or tempfile.mkdtemp()) / "okushiri_alert_database"
+    if not (folder / "database.nc").exists():
+        build_database(FaultZone.load(OKUSHIRI / "zone.toml"),
+                       Region.load(OKUSHIRI / "database_region.toml"),
+                       StationCatalogue.load(OKUSHIRI / "stations_virtual.toml"), folder,
+                       forecast_points=read_forecast_points(OKUSHIRI / "forecast_points.csv"),
+                       duration=1800.0, interval=15.0)
+    region = Region.load(DEMO_REGION)
+    ensemble = rank(read_alert(ALERT), UnitSourceDatabase(folder),
+                    {t.name for t in region.towns})
+    runs = [run(region, Scenario(f"member{m.index}", DEMO_REGION, 3600.0,
+                                 FaultSource("fault", m.fault_model(ensemble.law))))
+            for m in ensemble.decisive]
+    names = list(runs[0].fields)
+    fields = {n: envelope([{n: r.fields[n]} for r in runs])[n] for n in names}
+    _, _, found, k, kappa = compare_runup(fields)
+    case = "okushiri_alert"
+    res = CaseResult(case, [
+        Metric(case, f"alert ensemble runup Aida K ({found.sum()} points), K <= 1.25", k,
+               1.0, max(0.0, k - 1.0), 0.25, "absolute"),
+        Metric(case, "alert ensemble runup Aida kappa", kappa, 1.0, kappa - 1.0, None,
+               "absolute"),
+        Metric(case, f"decisive members run of {len(ensemble.members)}",
+               float(len(runs)), float(len(runs)), 0.0, None, "absolute"),
+    ])
+    res.wall_time = time.perf_counter() - start
+    return res
+
+
 def field_comparison(outdir: Path | None = None) -> CaseResult:
     from tsunami.demo import DEMO_REGION, DEMO_SCENARIO
     from tsunami.region import Region
@@ -87,11 +150,7 @@ def field_comparison(outdir: Path | None = None) -> CaseResult:
         raise FileNotFoundError(f"the Okushiri demo region is not here: {DEMO_REGION} "
                                 "(run from a clone of the repository)")
     result = run(Region.load(DEMO_REGION), Scenario.load(DEMO_SCENARIO))
-    points = survey_points()
-    model = np.array([modelled_runup(result.fields, lon, lat) for lon, lat, _, _ in points])
-    observed = points[:, 2]
-    found = model > 0
-    k, kappa = aida(observed[found], model[found])
+    points, model, found, k, kappa = compare_runup(result.fields)
     case = "okushiri_field"
     metrics = [
         Metric(case, f"runup Aida K ({found.sum()} survey points)", k, 1.0, k - 1.0, 0.25,

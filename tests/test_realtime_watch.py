@@ -1,0 +1,363 @@
+"""The watch service end to end on the twin experiment (tests/test_realtime_source.py):
+an alert and corrupted synthetic gauge records in, published forecasts out; a kill in the
+middle of a forecast and a restart; bad configurations; a feed that sends garbage."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tsunami.cli import main
+from tsunami.diagnostics import aida
+from tsunami.errors import InputError
+from tsunami.realtime.alerts import read_alert
+from tsunami.realtime.qc import normal_gravity
+from tsunami.realtime.records import NS_PER_S, Record
+from tsunami.realtime.watch import ReplayClock, WatchService
+from tsunami.realtime.watchconfig import WatchConfig
+from tsunami.source import Subfault
+from tsunami.source.okada import seafloor_displacement
+
+ROOT = Path(__file__).resolve().parents[1]
+OKUSHIRI = ROOT / "grids" / "okushiri1993"
+ALERT = ROOT / "scenarios" / "alerts" / "okushiri1993.quakeml"
+TRUE_FAULT = (139.20, 42.35, 4000.0, 10.0, 35.0, 95.0, 4.0, 100000.0, 35000.0)
+RHO = 1030.0
+
+CONFIG = """
+[watch]
+state = "state"
+event_id = "okushiri{{origin:%Y%m%d}}"
+
+[forecast]
+region = "region.toml"
+duration_s = 2400.0
+database = "{db}"
+stations = "{stations}"
+outbox = "outbox"
+
+[feeds]
+folder = "incoming"
+
+[trigger]
+kind = "anomaly"
+threshold_m = 0.1
+
+[inversion]
+update_s = 120.0
+last_s = 600.0
+
+[ensemble]
+full_runs = 1
+verify = 2
+along_strike = [-0.35, 0.0, 0.35]
+down_dip = [0.0]
+strike_offsets = [0.0]
+dip_offsets = [0.0]
+size_sigmas = [-1.0, 0.0]
+"""
+
+
+def _records(twin, origin_ns: int, seed: int = 1) -> list[Record]:
+    """What the virtual network sends: one hour before the origin and 10 minutes after,
+    every 5 s; bottom-pressure gauges in Pa (rho g (depth + eta - uz)), GNSS buoys in m;
+    2 cm noise, a one-minute gap, three 2 m spikes per station and a clock 20 s late at
+    OKV1."""
+    rng = np.random.default_rng(seed)
+    db, gauges = twin["db"], twin["truth"].gauges
+    t_model = gauges["time"].values
+    fault = Subfault(*TRUE_FAULT)
+    out = []
+    for sid in db.stations:
+        p = db.points[sid]
+        eta = gauges["eta"].sel(gauge=sid).values
+        if p.kind == "bottom_pressure":
+            eta = eta - seafloor_displacement([fault], p.model_lon, p.model_lat)[2]
+        t = np.arange(-3600.0, 600.0 + 1.0, 5.0)
+        late = 20.0 if sid == "OKV1" else 0.0
+        value = np.interp(t - late, t_model, eta, left=0.0) + rng.normal(0.0, 0.02, t.size)
+        value[rng.choice(t.size, 3, replace=False)] += rng.choice([-2.0, 2.0], 3)
+        keep = np.ones(t.size, bool)
+        gap = int(rng.integers(t.size - 120, t.size - 12))
+        keep[gap:gap + 12] = False
+        if p.kind == "bottom_pressure":
+            value = RHO * normal_gravity(p.lat) * (p.depth_m + value)
+            unit = "Pa"
+        else:
+            unit = "m"
+        out += [Record(sid, origin_ns + int(tt) * NS_PER_S, float(v), unit, p.kind,
+                       "twin") for tt, v, k in zip(t, value, keep, strict=True) if k]
+    return sorted(out, key=lambda r: r.time_ns)
+
+
+@pytest.fixture(scope="module")
+def setup(twin, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("watch")
+    region = (twin["folder"] / "region_gauges.toml").read_text()
+    region += '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+    (folder / "region.toml").write_text(region)
+    (folder / "watch.toml").write_text(CONFIG.format(
+        db=twin["db"].path.parent, stations=OKUSHIRI / "stations_virtual.toml"))
+    alert = read_alert(ALERT)
+    return dict(folder=folder, config=folder / "watch.toml", alert=alert,
+                records=_records(twin, alert.origin_time_ns))
+
+
+def _items(outbox: Path) -> dict[int, dict]:
+    return {int(p.parent.name.split("-")[1]): json.loads(p.read_text())
+            for p in outbox.glob("*/forecast-*/item.json")}
+
+
+def test_alert_then_growing_windows_kill_and_restart(setup, twin):
+    """Forecast 1 from the alert, forecast 2 from the first minutes after the trigger,
+    then a service process killed in the middle of forecast 3: no record lost, latest on
+    forecast 2; the restarted service publishes forecast 3 (at most 10 minutes of
+    corrupted records) and its coastal maxima agree with the true run."""
+    config = WatchConfig.load(setup["config"])
+    origin = setup["alert"].origin_time_ns
+    records = setup["records"]
+    first = [r for r in records if r.time_ns <= origin + 360 * NS_PER_S]
+    clock = ReplayClock()
+    with WatchService(config, clock=clock) as service:
+        # Garbage in the watched folder does not stop the service.
+        (config.folder / "OKV2.csv").write_bytes(b"\x00\xff\x00garbage\x00" * 50)
+        (config.folder / "junk.txt").write_text("time,value\nyesterday,lots\n")
+        assert service.ingest(r for r in first if r.time_ns < origin) > 0
+        service.step()  # records before the origin: nothing happens
+        assert service.events() == []
+        clock.advance(origin + 180 * NS_PER_S)  # the alert comes 3 minutes after
+        event = service.alert(ALERT)
+        assert event.event_id == "okushiri19930712"
+        assert service.ingest(r for r in first if r.time_ns >= origin) > 0
+        assert service.step()  # forecast 1: the alert ensemble
+        assert service.step()  # forecast 2: the first inversion
+        assert not service.step()
+        assert service.store.problems(), "the garbage files were logged as problems"
+        event = service.event(event.event_id)
+        assert event.trigger_ns is not None
+        trigger_s = (event.trigger_ns - origin) / NS_PER_S
+        assert 0 < trigger_s <= 360
+        done = {f.number: f for f in service.state.forecasts()}
+        assert [done[n].status for n in (1, 2)] == ["published", "published"]
+        assert done[1].kind == "alert" and done[2].kind == "inversion"
+        outbox = config.outbox / event.event_id
+        assert service.latest(event.event_id) == outbox / "forecast-002"
+        count = service.store.count()
+    items = _items(config.outbox)
+    one = items[1]["properties"]
+    assert one["tsunami:source_type"] == "alert_ensemble_envelope"
+    assert "ENVELOPE" in one["description"] and 6 <= one["tsunami:ensemble_members"] <= 12
+    assert "ensemble_csv" in items[1]["assets"]
+    two = items[2]["properties"]
+    assert two["tsunami:source_type"] == "inversion"
+    assert 7.0 < two["tsunami:source_Mw"] < 8.5
+    assert two["tsunami:data_until_s"] <= 360
+    assert set(two["tsunami:records"]["stations"]) == set(twin["db"].stations)
+    for key in ("slip_csv", "initial_sea_surface", "slip_map_png", "fit_png"):
+        assert key in items[2]["assets"], items[2]["assets"].keys()
+    stages = two["tsunami:stage_end_after_origin_s"]
+    assert stages["receipt"] <= stages["source"] <= stages["simulation"]
+    assert stages["trigger"] == pytest.approx(trigger_s, abs=1)
+
+    # The rest of the records arrive; a service process starts forecast 3 and is killed.
+    rest = [r for r in records if r.time_ns > origin + 360 * NS_PER_S]
+    with WatchService(config, clock=ReplayClock()) as service:
+        service.ingest(rest)
+        total = service.store.count()
+    assert total > count
+    proc = subprocess.Popen([sys.executable, "-m", "tsunami.cli", "watch",
+                             str(setup["config"])], cwd=setup["folder"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    state = sqlite3.connect(config.state / "watch.db")
+    deadline = time.monotonic() + 120
+    running = []
+    while time.monotonic() < deadline and not running:
+        time.sleep(0.5)
+        running = state.execute("SELECT number FROM forecasts WHERE status='running'"
+                                ).fetchall()
+        assert proc.poll() is None, proc.stdout.read().decode()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state.close()
+    assert running == [(3,)]
+    assert (config.outbox / event.event_id / "latest").resolve().name == "forecast-002"
+    assert not (config.outbox / event.event_id / "forecast-003").exists()
+
+    with WatchService(config, clock=ReplayClock()) as service:
+        assert service.store.count() == total  # nothing received was lost
+        assert service.step() and not service.step()
+        three = {f.number: f for f in service.state.forecasts()}[3]
+        assert three.status == "published" and three.kind == "inversion"
+        assert service.latest(event.event_id).name == "forecast-003"
+        # The records it used can be had back exactly.
+        used = service.store.forecast_inputs(f"{event.event_id}/forecast-003")
+        assert {u.station for u in used} == set(twin["db"].stations)
+        assert service.store.verify_forecast(f"{event.event_id}/forecast-003")
+    items = _items(config.outbox)
+    assert sorted(items) == [1, 2, 3]  # nothing published twice
+    props = items[3]["properties"]
+    assert props["tsunami:data_until_s"] <= 600.0
+    predicted = props["tsunami:coastal_maxima_m"]
+    truth = twin["truth"].gauges
+    points = sorted(predicted)
+    assert points == sorted(twin["db"].forecast_points)
+    observed = [float(np.nanmax(truth["eta"].sel(gauge=p).values)) for p in points]
+    k, kappa = aida(np.array(observed), np.array([predicted[p] for p in points]))
+    assert 0.8 <= k <= 1.25, (k, kappa, observed, predicted)
+    assert kappa < 1.4, (k, kappa)
+
+
+@pytest.mark.parametrize("change, field", [
+    ('duration_s = 2400.0', "forecast.duration_s"),
+    ('region = "region.toml"', "forecast.region"),
+    ('event_id = "okushiri{{origin:%Y%m%d}}"', "watch.event_id"),
+    ('kind = "anomaly"', "trigger.kind"),
+    ('full_runs = 1', "ensemble.full_runs"),
+    ('update_s = 120.0', "inversion.update_s"),
+    ('folder = "incoming"', "feeds.replay"),
+])
+def test_bad_config_names_file_and_field(tmp_path, change, field, capsys):
+    bad = {"forecast.duration_s": 'duration_s = "long"',
+           "forecast.region": 'region = "nowhere.toml"',
+           "watch.event_id": 'event_id = "a/{origin:%Y}"',
+           "trigger.kind": 'kind = "psychic"',
+           "ensemble.full_runs": "full_runs = 0",
+           "inversion.update_s": "update_s = 1.0",
+           "feeds.replay": 'replay = ["none_*.csv"]'}[field]
+    (tmp_path / "region.toml").write_text("")
+    (tmp_path / "db").mkdir()
+    text = CONFIG.format(db=tmp_path / "db", stations=OKUSHIRI / "stations_virtual.toml")
+    text = text.replace(change.replace("{{", "{").replace("}}", "}"), bad)
+    path = tmp_path / "watch.toml"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        WatchConfig.load(path)
+    assert err.value.field == field and str(path) in str(err.value)
+    assert main(["watch", str(path)]) == 2
+    assert f"field '{field}'" in capsys.readouterr().err
+
+
+def test_a_forecast_run_again_replaces_its_recorded_inputs(tmp_path):
+    """A forecast interrupted after recording its data and run again after a restart
+    (with later arrivals) keeps only what the final attempt used."""
+    from tsunami.realtime.store import RecordStore
+
+    with RecordStore(tmp_path / "records.db") as store:
+        store.insert([Record("A", k * NS_PER_S, 0.1 * k, "m", "sea_surface_height", "t")
+                      for k in range(10)])
+        first = store.record_forecast_inputs("ev/forecast-002", [("A", 0, 20 * NS_PER_S),
+                                                                 ("B", 0, 20 * NS_PER_S)])
+        store.insert([Record("A", 15 * NS_PER_S, 1.5, "m", "sea_surface_height", "t")])
+        store.record_forecast_inputs("ev/forecast-002", [("A", 0, 20 * NS_PER_S)])
+        rows = store.forecast_inputs("ev/forecast-002")
+        assert [(r.station, r.n_records) for r in rows] == [("A", 11)]
+        assert first[0].n_records == 10
+        assert store.verify_forecast("ev/forecast-002")
+
+
+def _fresh(setup, tmp_path) -> tuple[WatchConfig, int]:
+    """The module's configuration with its own state and outbox; the origin time (ns)."""
+    for name in ("region.toml", "watch.toml"):
+        (tmp_path / name).write_text((setup["folder"] / name).read_text())
+    return WatchConfig.load(tmp_path / "watch.toml"), setup["alert"].origin_time_ns
+
+
+def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_path):
+    """A running inversion forecast is stopped for a newer one only while it has done
+    less than supersede_fraction of the time a forecast takes; the alert forecast never."""
+    from tsunami.realtime.watch import Superseded
+
+    config, origin = _fresh(setup, tmp_path)
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        alert_forecast = service.state.forecasts(event.event_id)[0]
+        service.state.queue(event.event_id, "inversion", origin + 200 * NS_PER_S)
+        older = [f for f in service.state.forecasts(event.event_id) if f.kind == "inversion"]
+        running = service.state.update(older[0], status="running", number=2)
+        service.state.queue(event.event_id, "inversion", origin + 320 * NS_PER_S)
+        service.state.put("forecast_wall_s", "100.0")
+
+        def check(forecast, elapsed_s):
+            service._running = forecast
+            service._running_started = time.monotonic() - elapsed_s
+            service._last_ingest = 0.0  # an ingest pass is due
+            service._check_supersede(None)
+
+        with pytest.raises(Superseded):
+            check(running, 10.0)  # a tenth done: the newer one comes sooner
+        check(running, 60.0)  # more than half done: let it finish
+        check(alert_forecast, 1.0)  # the alert forecast is never superseded
+
+
+def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):
+    config, origin = _fresh(setup, tmp_path)
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        f = service.state.forecasts(event.event_id)[0]
+        service.state.update(f, status="running", number=1)
+    done = config.outbox / event.event_id / "forecast-001"
+    done.mkdir(parents=True)
+    (done / "item.json").write_text("{}")  # published; the state not yet updated
+    with WatchService(config, clock=ReplayClock()) as service:
+        f = service.state.forecasts(event.event_id)[0]
+        assert (f.status, f.folder) == ("published", str(done))
+        assert not service.step()
+
+
+def test_ensemble_members_span_the_alert_and_the_decisive_ones_are_distinct():
+    from tsunami.realtime.ensemble import EnsembleSettings, Member, decisive_members, members
+    from tsunami.source.okada import plane_point
+
+    alert = read_alert(ALERT)
+    law, faults = members(alert, EnsembleSettings())
+    assert law == "strasser2010_interface"
+    assert {round(m.magnitude, 1) for m in faults} == {7.8, 8.0}  # below saturation
+    # Each hypocentre lies where its member says, on the fault plane (or the fault was
+    # slid down dip to keep its top 1 km deep: then it lies up dip of that position).
+    for m in faults[::17]:
+        f, (along, down) = m.fault, m.hypocentre_position
+        lon, lat, depth = plane_point(f.longitude, f.latitude, f.depth, f.strike, f.dip,
+                                      along * f.length, (0.5 + down) * f.width)
+        moved = abs(lon - alert.longitude) + abs(lat - alert.latitude) > 1e-6
+        if moved:  # slid down dip: the top edge at 1 km, the hypocentre up dip
+            assert f.depth == pytest.approx(1000.0, abs=1.0) and depth > alert.depth_m
+        else:
+            assert depth == pytest.approx(alert.depth_m, abs=1.0)
+        assert f.slip * f.length * f.width * 4e10 == pytest.approx(
+            10 ** (1.5 * m.magnitude + 9.1), rel=1e-6)
+    saturated = members(alert.__class__(**{**alert.__dict__, "magnitude": 8.1}),
+                        EnsembleSettings())[1]
+    assert max(m.magnitude for m in saturated) == pytest.approx(9.1)
+    fault = faults[0].fault
+
+    def member(i, a, b):
+        return Member(i, fault, 7.8, (0.0, 0.0), 0.0, verified={"a": a, "b": b})
+
+    # A near-copy (within 10 %) of a chosen member is not run again; a distinct one is.
+    assert [m.index for m in decisive_members(
+        [member(0, 3.0, 1.0), member(1, 2.9, 1.05), member(2, 1.0, 2.0)], ["a", "b"], 3,
+        "verified")] == [0, 2]
+    assert [m.index for m in decisive_members(
+        [member(0, 3.0, 1.0), member(1, 2.9, 1.05)], ["a", "b"], 3, "verified")] == [0]
+
+
+def test_ranking_leaves_the_kernel_threads_as_they_were(twin):
+    """The alert ensemble's tier-2 runs use one kernel thread; the forecast's nested run
+    after them must get its threads back (found: it ran on one)."""
+    import numba
+
+    from tsunami.realtime.ensemble import EnsembleSettings, rank
+
+    before = numba.get_num_threads()
+    ensemble = rank(read_alert(ALERT), twin["db"], {"Okushiri"}, EnsembleSettings(
+        along_strike=(0.0,), down_dip=(0.0,), strike_offsets=(0.0,), dip_offsets=(0.0,),
+        size_sigmas=(0.0,), verify=1))
+    assert ensemble.decisive[0].verified is not None
+    assert numba.get_num_threads() == before

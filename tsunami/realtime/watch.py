@@ -1,0 +1,692 @@
+"""The watch service: feeds and alerts in, published forecasts out, unattended.
+
+Data flow (README, "Running the watch service")::
+
+    feeds (folder, HTTP, replay) -> RecordStore (committed before use)
+        -> quality control -> triggers
+    alert file -> event -> forecast 1: the alert ensemble (tsunami.realtime.ensemble)
+    trigger, then every ``update_s`` of data -> forecast 2, 3, ...: inversion of the
+        quality-controlled records (tsunami.realtime.inversion)
+    each forecast: nested run (tsunami.runner) -> damage -> outbox (tsunami.pipeline)
+
+One loop (:meth:`WatchService.step`) does everything but receiving: feeds commit records
+into the store from their own threads (the HTTP endpoint, a replay) or from the loop (the
+watched folder), and the loop reads what arrived after the last sequence number it
+handled. The service's own state (events, triggers, every forecast with its outbox
+number and status, the last record handled) lives in SQLite (``STATE/watch.db``; WAL,
+``synchronous=FULL``) beside the record store (``STATE/records.db``), so a service killed
+at any moment resumes where it stopped: records committed are never lost, a forecast that
+was running is run again (with its reserved number if still free), and one already
+published is never published again.
+
+Scheduling. Forecasts share the host's cores through :mod:`tsunami.cores` (the kernels of
+all runs together never use more threads than cores); the service runs one forecast at a
+time and keeps ingesting during a run (every few seconds from the simulation's callback).
+A newer inversion forecast of the same event supersedes a queued older one at once, and a
+running one when the running one has done less than ``supersede_fraction`` of the time
+its forecasts take (the last one measured): its result would then come later than the
+newer forecast's shortly after. The alert forecast (the first, safe-side product) is
+never superseded.
+
+Timings. Every forecast records the wall time of each stage (receipt, trigger,
+inversion, simulation, damage, export) and when each ended after the origin time, on the
+service's clock: the wall clock in operation; with a replay, the time of the newest record
+received (so a replay at any speed reports what the stages would take in real time on
+this machine).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from tsunami.errors import InputError
+from tsunami.gauges import Gauge
+from tsunami.names import check_name
+from tsunami.products import latest_forecast
+from tsunami.products.outbox import (
+    published_forecasts,
+    release_forecast_number,
+    reserve_forecast_number,
+)
+from tsunami.realtime.alerts import EarthquakeAlert, read_alert
+from tsunami.realtime.database import UnitSourceDatabase
+from tsunami.realtime.ensemble import envelope, rank
+from tsunami.realtime.inversion import GaugeRecord, invert
+from tsunami.realtime.qc import clean
+from tsunami.realtime.records import BAD, NS_PER_S, Record, iso, to_datetime
+from tsunami.realtime.stations import StationCatalogue
+from tsunami.realtime.store import RecordStore
+from tsunami.realtime.triggers import AnomalyTrigger, DartDetector, TriggerEvent
+from tsunami.realtime.watchconfig import WatchConfig
+from tsunami.region import Region
+from tsunami.scenario import FaultSource, Scenario
+from tsunami.source.okada import FaultModel
+
+log = logging.getLogger("tsunami.watch")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS events (
+    event_id TEXT PRIMARY KEY, origin_ns INTEGER NOT NULL, alert TEXT NOT NULL,
+    received_ns INTEGER NOT NULL, trigger_ns INTEGER, trigger TEXT) STRICT;
+CREATE TABLE IF NOT EXISTS forecasts (
+    event_id TEXT NOT NULL, kind TEXT NOT NULL, data_ns INTEGER NOT NULL,
+    number INTEGER, status TEXT NOT NULL, folder TEXT, detail TEXT,
+    queued_ns INTEGER NOT NULL, PRIMARY KEY (event_id, kind, data_ns)) STRICT;
+CREATE TABLE IF NOT EXISTS alert_files (path TEXT PRIMARY KEY, signature TEXT NOT NULL) STRICT;
+"""
+
+#: Seconds of wall time between two ingest passes while a forecast runs.
+INGEST_DURING_RUN_S = 2.0
+
+
+class Superseded(Exception):
+    """Raised inside a running forecast that a newer one replaces."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A forecast the service has queued, run or published."""
+
+    event_id: str
+    kind: str  # "alert" or "inversion"
+    data_ns: int  # alert: its receipt; inversion: the end of the data used
+    number: int | None
+    status: str  # queued, running, published, superseded, failed
+    folder: str | None
+    detail: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.event_id}/{self.kind}@{self.data_ns}"
+
+
+class WatchState:
+    """The service's state in SQLite (module doc)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                   timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def execute(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        rows = self.execute("SELECT value FROM meta WHERE key=?", (key,))
+        return rows[0][0] if rows else default
+
+    def put(self, key: str, value: str) -> None:
+        self.execute("INSERT OR REPLACE INTO meta VALUES (?,?)", (key, value))
+
+    def forecasts(self, event_id: str | None = None, status: str | None = None
+                  ) -> list[Forecast]:
+        query = ("SELECT event_id, kind, data_ns, number, status, folder, detail FROM "
+                 "forecasts WHERE (?1 IS NULL OR event_id=?1) AND (?2 IS NULL OR status=?2) "
+                 "ORDER BY queued_ns, data_ns")
+        return [Forecast(e, k, d, n, s, f, json.loads(x or "{}"))
+                for e, k, d, n, s, f, x in self.execute(query, (event_id, status))]
+
+    def queue(self, event_id: str, kind: str, data_ns: int) -> bool:
+        """Queue a forecast unless it exists; True if queued now."""
+        rows = self.execute("INSERT INTO forecasts (event_id, kind, data_ns, status, "
+                            "queued_ns) VALUES (?,?,?,'queued',?) ON CONFLICT DO NOTHING "
+                            "RETURNING 1", (event_id, kind, data_ns, time.time_ns()))
+        return bool(rows)
+
+    def update(self, f: Forecast, **changes) -> Forecast:
+        new = replace(f, **changes)
+        self.execute("UPDATE forecasts SET number=?, status=?, folder=?, detail=? WHERE "
+                     "event_id=? AND kind=? AND data_ns=?",
+                     (new.number, new.status, new.folder, json.dumps(new.detail),
+                      f.event_id, f.kind, f.data_ns))
+        return new
+
+
+@dataclass
+class Event:
+    """An earthquake the service forecasts for."""
+
+    event_id: str
+    alert: EarthquakeAlert
+    received_ns: int
+    trigger_ns: int | None = None
+    trigger: str = ""
+
+    @property
+    def origin_ns(self) -> int:
+        return self.alert.origin_time_ns
+
+
+class ReplayClock:
+    """Time on a replay's axis: the newest record time received (ns)."""
+
+    def __init__(self) -> None:
+        self.now_ns = 0
+
+    def advance(self, time_ns: int) -> None:
+        self.now_ns = max(self.now_ns, int(time_ns))
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+
+class WatchService:
+    """Feeds -> store -> QC -> triggers -> forecasts -> outbox (module doc).
+
+    ``clock``: ns since the epoch (default the wall clock; :class:`ReplayClock` for
+    replays). The Python API: :meth:`ingest` (records from any feed), :meth:`alert` (an
+    alert read elsewhere), :meth:`step` (one pass: poll the folder and alert feeds,
+    handle new records, queue and run due forecasts), :meth:`run` (loop until stopped).
+    """
+
+    def __init__(self, config: WatchConfig, clock: Callable[[], int] | None = None) -> None:
+        self.config = config
+        self.clock = clock or time.time_ns
+        config.state.mkdir(parents=True, exist_ok=True)
+        self.state = WatchState(config.state / "watch.db")
+        self.store = RecordStore(config.state / "records.db")
+        self.catalogue = StationCatalogue.load(config.stations)
+        self.region = Region.load(config.region)
+        self.db = UnitSourceDatabase(config.database)
+        self.db.load_sea_surfaces()  # once, at start (a few seconds for big zones)
+        self.outbox = config.outbox
+        self.region = self._with_point_gauges(self.region)
+        self._detector = DartDetector()
+        self._anomaly: dict[str, AnomalyTrigger] = {}
+        self._last_ingest = 0.0
+        self._running: Forecast | None = None
+        self._running_started = 0.0
+        self.folder_watcher = None
+        if config.folder is not None:
+            from tsunami.realtime.feeds import FolderWatcher
+
+            config.folder.mkdir(parents=True, exist_ok=True)
+            self.folder_watcher = FolderWatcher(config.folder, self.catalogue, self.store,
+                                                epoch=config.replay_epoch)
+        self._resume()
+
+    # -- start and stop ---------------------------------------------------------------
+    def _resume(self) -> None:
+        """After a restart: forecasts left running are queued again (module doc)."""
+        for f in self.state.forecasts(status="running"):
+            done = published_forecasts(self.outbox / f.event_id).get(f.number)
+            if done is not None:  # stopped between publishing and recording it
+                log.info("forecast %s was published before the service stopped", f.id)
+                self.state.update(f, status="published", folder=str(done))
+                continue
+            log.warning("forecast %s was interrupted (service stopped during it): queued "
+                        "again", f.id)
+            self.state.update(f, status="queued")
+        self._supersede_queued()
+
+    def close(self) -> None:
+        self.store.close()
+        self.state.close()
+
+    def __enter__(self) -> WatchService:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _with_point_gauges(self, region: Region) -> Region:
+        """The region with a gauge at every forecast point (for the coastal maxima each
+        forecast publishes), unless it has one of that name."""
+        names = {g.name for g in region.gauges}
+        extra = [Gauge(p.id, p.lon, p.lat) for pid, p in self.db.points.items()
+                 if pid in self.db.forecast_points and pid not in names
+                 and _inside(region, p.lon, p.lat)]
+        return replace(region, gauges=list(region.gauges) + extra) if extra else region
+
+    # -- input ------------------------------------------------------------------------
+    def ingest(self, records: Iterable[Record]) -> int:
+        """Commit records from any feed (before anything uses them); returns how many
+        were new. They are handled at the next :meth:`step`."""
+        return len(self.store.insert(list(records)).inserted)
+
+    def alert(self, alert: EarthquakeAlert | str | Path,
+              received_ns: int | None = None) -> Event | None:
+        """Take an earthquake alert: a new event queues forecast 1. Drills, tests and
+        cancellations are logged and ignored; an alert of an event already known is
+        logged (its forecasts go on from the first alert)."""
+        if not isinstance(alert, EarthquakeAlert):
+            alert = read_alert(alert)
+        received = self.clock() if received_ns is None else received_ns
+        if received < alert.origin_time_ns:  # a replay that has sent nothing after it yet
+            received = max(alert.issued_ns or alert.origin_time_ns, alert.origin_time_ns)
+        if not alert.actionable:
+            log.info("alert ignored: %s", alert.summary())
+            return None
+        event_id = check_name(self.config.event_id.format(
+            origin=to_datetime(alert.origin_time_ns), alert=alert.event_id), None, "event_id")
+        known = self.event(event_id)
+        if known is not None:
+            log.info("alert for known event %s: %s", event_id, alert.summary())
+            return known
+        self.state.execute("INSERT INTO events (event_id, origin_ns, alert, received_ns) "
+                           "VALUES (?,?,?,?)", (event_id, alert.origin_time_ns,
+                                                json.dumps(_alert_dict(alert)), received))
+        self.state.queue(event_id, "alert", received)
+        log.info("event %s from alert: %s; forecast 1 queued", event_id, alert.summary())
+        event = self.event(event_id)
+        self._trigger(event, set(self.store.stations()))  # records that came before it
+        return self.event(event_id)
+
+    def event(self, event_id: str) -> Event | None:
+        rows = self.state.execute("SELECT event_id, alert, received_ns, trigger_ns, trigger "
+                                  "FROM events WHERE event_id=?", (event_id,))
+        if not rows:
+            return None
+        e, a, r, t, why = rows[0]
+        return Event(e, EarthquakeAlert(**json.loads(a)), r, t, why or "")
+
+    def events(self) -> list[Event]:
+        return [self.event(e) for (e,) in self.state.execute(
+            "SELECT event_id FROM events ORDER BY origin_ns")]
+
+    # -- the loop ---------------------------------------------------------------------
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Step every ``poll_s`` until ``stop`` is set."""
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            busy = self.step()
+            if not busy:
+                stop.wait(self.config.poll_s)
+
+    def step(self) -> bool:
+        """One pass (module doc); True if a forecast ran."""
+        self._ingest_pass()
+        self._schedule()
+        f = self._next()
+        if f is None:
+            return False
+        self._run_forecast(f)
+        return True
+
+    def _ingest_pass(self) -> None:
+        """Poll the folder and alert feeds, then handle the records that arrived."""
+        self._last_ingest = time.monotonic()
+        if self.folder_watcher is not None:
+            self.folder_watcher.poll()
+        if self.config.alerts is not None:
+            self._poll_alerts()
+        self._handle_new_records()
+
+    def _poll_alerts(self) -> None:
+        folder = self.config.alerts
+        with contextlib.suppress(FileNotFoundError):
+            for path in sorted(p for p in folder.iterdir() if p.is_file()
+                               and not p.name.startswith(".")):
+                st = path.stat()
+                signature = f"{st.st_size}:{st.st_mtime_ns}"
+                seen = self.state.execute("SELECT signature FROM alert_files WHERE path=?",
+                                          (str(path),))
+                if seen and seen[0][0] == signature:
+                    continue
+                try:
+                    self.alert(path)
+                except InputError as exc:  # a bad alert never stops the service
+                    log.error("alert file refused: %s", exc)
+                self.state.execute("INSERT OR REPLACE INTO alert_files VALUES (?,?)",
+                                   (str(path), signature))
+
+    def _handle_new_records(self) -> None:
+        """QC and triggers for the stations with new records, for every open event."""
+        last = int(self.state.get("last_seq", "0"))
+        new = self.store.since(last)
+        if not new:
+            return
+        stations = {r.station for _, r in new}
+        if isinstance(self.clock, ReplayClock):
+            self.clock.advance(max(r.time_ns for _, r in new))
+        now = self.clock()
+        for event in self.events():  # events whose forecasting window is still open
+            if event.trigger_ns is None and now <= event.origin_ns + round(
+                    self.config.last_s * NS_PER_S):
+                self._trigger(event, stations)
+        self.state.put("last_seq", str(new[-1][0]))
+
+    def _trigger(self, event: Event, stations: set[str]) -> None:
+        cfg = self.config
+        origin = event.origin_ns
+        fired: list[TriggerEvent] = []
+        series = {}
+        for sid in sorted(stations):
+            if sid not in self.catalogue or sid not in self.db.points:
+                continue
+            s = self._clean(sid, origin)
+            series[sid] = s
+            if cfg.trigger == "dart":
+                fired += [t for t in self._detector.update(sid, s.time_ns, s.eta, s.flags)
+                          if t.time_ns >= origin]
+        if cfg.trigger == "anomaly":
+            trigger = self._anomaly.setdefault(event.event_id, AnomalyTrigger(
+                cfg.threshold_m, cfg.trigger_stations, after_ns=origin))
+            fired += trigger.update(series)
+        if cfg.trigger == "dart" and cfg.trigger_stations > 1:
+            fired = [] if len({t.stations for t in fired}) < cfg.trigger_stations else fired
+        if not fired:
+            return
+        first = min(fired, key=lambda t: t.time_ns)
+        self.state.execute("UPDATE events SET trigger_ns=?, trigger=? WHERE event_id=?",
+                           (first.time_ns, str(first), event.event_id))
+        log.info("event %s: %s", event.event_id, first)
+
+    def _clean(self, station: str, origin_ns: int, end_ns: int | None = None,
+               upto_seq: int | None = None):
+        start = origin_ns - round(self.config.pre_event_s * NS_PER_S)
+        data = self.store.records(station, start, end_ns, upto_seq)
+        return clean(data, self.catalogue[station], origin_ns)
+
+    # -- scheduling -------------------------------------------------------------------
+    def _schedule(self) -> None:
+        """Queue the inversion forecasts that are due: at the trigger, then every
+        ``update_s`` of data up to ``last_s`` after the origin."""
+        cfg = self.config
+        now = self.clock()
+        for event in self.events():
+            if event.trigger_ns is None:
+                continue
+            step = round(cfg.update_s * NS_PER_S)
+            last = event.origin_ns + round(cfg.last_s * NS_PER_S)
+            due = [t for t in range(event.trigger_ns, min(now, last) + 1, step)]
+            if due:
+                self.state.queue(event.event_id, "inversion", due[-1])
+        self._supersede_queued()
+
+    def _supersede_queued(self) -> None:
+        """Of the queued inversions of an event, only the newest stays queued."""
+        newest: dict[str, Forecast] = {}
+        for f in self.state.forecasts(status="queued"):
+            if f.kind != "inversion":
+                continue
+            old = newest.get(f.event_id)
+            if old is None or f.data_ns > old.data_ns:
+                if old is not None:
+                    self.state.update(old, status="superseded")
+                newest[f.event_id] = f
+            else:
+                self.state.update(f, status="superseded")
+
+    def _next(self) -> Forecast | None:
+        """Alert forecasts first (the first product), then the newest inversion."""
+        queued = self.state.forecasts(status="queued")
+        alerts = [f for f in queued if f.kind == "alert"]
+        if alerts:
+            return alerts[0]
+        return max(queued, key=lambda f: f.data_ns) if queued else None
+
+    def _check_supersede(self, model) -> None:
+        """Simulation callback: keep ingesting; stop a run a newer forecast replaces."""
+        if time.monotonic() - self._last_ingest < INGEST_DURING_RUN_S:
+            return
+        self._ingest_pass()
+        self._schedule()
+        running = self._running
+        if running is None or running.kind != "inversion":
+            return
+        newer = [f for f in self.state.forecasts(running.event_id, "queued")
+                 if f.kind == "inversion" and f.data_ns > running.data_ns]
+        if not newer:
+            return
+        expected = float(self.state.get("forecast_wall_s", "nan"))
+        elapsed = time.monotonic() - self._running_started
+        if not np.isfinite(expected) or elapsed < self.config.supersede_fraction * expected:
+            raise Superseded(f"forecast {running.id} superseded by data up to "
+                             f"{iso(newer[-1].data_ns)} after {elapsed:.0f} s")
+
+    # -- running a forecast -----------------------------------------------------------
+    def _run_forecast(self, f: Forecast) -> None:
+        event = self.event(f.event_id)
+        event_dir = self.outbox / event.event_id
+        number = None
+        if f.number is not None:  # a restart: take the same number back if still free
+            with contextlib.suppress(FileExistsError):
+                number = reserve_forecast_number(event_dir, f.number)
+        if number is None:
+            number = reserve_forecast_number(event_dir)
+        f = self.state.update(f, number=number, status="running")
+        self._running, self._running_started = f, time.monotonic()
+        log.info("forecast %d of %s (%s) started", number, event.event_id, f.kind)
+        try:
+            folder, detail = self._forecast(f, event, number)
+        except Superseded as exc:
+            release_forecast_number(event_dir, number)
+            self.state.update(f, status="superseded", detail={"reason": str(exc)})
+            log.info("%s", exc)
+            return
+        except Exception as exc:  # a failed forecast must not stop the service
+            release_forecast_number(event_dir, number)
+            self.state.update(f, status="failed", detail={"error": f"{type(exc).__name__}: "
+                                                                   f"{exc}"})
+            log.exception("forecast %d of %s failed", number, event.event_id)
+            return
+        finally:
+            self._running = None
+        self.state.update(f, status="published", folder=str(folder), detail=detail)
+        self.state.put("forecast_wall_s", str(detail["wall_s"]))
+        log.info("forecast %d of %s published: %s", number, event.event_id, folder)
+
+    def _forecast(self, f: Forecast, event: Event, number: int) -> tuple[Path, dict]:
+        from tsunami.pipeline import publish_forecast
+        from tsunami.runner import run
+
+        cfg = self.config
+        start = time.perf_counter()
+        origin = event.origin_ns
+        work = cfg.state / "work" / f"{event.event_id}-{number:03d}"
+        work.mkdir(parents=True, exist_ok=True)
+        stages: dict[str, float] = {}  # wall seconds per stage
+        props: dict = {"tsunami:forecast_kind": f.kind,
+                       "tsunami:alert": _alert_dict(event.alert, brief=True)}
+        copies: list[Path] = []
+        towns = {t.name for t in self.region.towns}
+        if f.kind == "alert":
+            t0 = time.perf_counter()
+            ensemble = rank(event.alert, self.db, towns, cfg.ensemble)
+            stages["ranking"] = time.perf_counter() - t0
+            ensemble.write_csv(work / "ensemble.csv")
+            copies.append(work / "ensemble.csv")
+            runs = [(f"{event.event_id}_alert_member{m.index}",
+                     FaultSource("fault", m.fault_model(ensemble.law))) for m in
+                    ensemble.decisive]
+            description = (
+                f"Forecast {number} from the earthquake alert ({event.alert.summary()}): "
+                f"ENVELOPE of {len(runs)} decisive member(s) of an ensemble of "
+                f"{len(ensemble.members)} scaling-law faults ({ensemble.law}) spanning the "
+                "hypocentre's position on the fault, strike, dip, magnitude (incl. "
+                "saturation) and the scaling scatter; members ranked by their offshore "
+                "maxima in front of each town from the unit-source database, the decisive "
+                "ones run with the full nested model. Errs on the safe side by design; "
+                "ensemble percentiles at the forecast points in ensemble.csv.")
+            pct = ensemble.percentiles()
+            props.update({
+                "tsunami:ensemble_members": len(ensemble.members),
+                "tsunami:ensemble_law": ensemble.law,
+                "tsunami:ensemble_decisive": [
+                    {"member": m.index, "Mw": round(m.magnitude, 2),
+                     "slip_m": round(m.fault.slip, 2), "length_km": round(m.fault.length / 1e3,
+                                                                           1),
+                     "width_km": round(m.fault.width / 1e3, 1), "strike": m.fault.strike,
+                     "dip": m.fault.dip, "hypocentre_position": m.hypocentre_position}
+                    for m in ensemble.decisive],
+                "tsunami:ensemble_percentiles_m": {
+                    p: dict(zip(("p50", "p84", "p95", "max"), [round(v, 3) for v in q],
+                                strict=True)) for p, q in pct.items()},
+            })
+            source_type = "alert_ensemble_envelope"
+        else:
+            t0 = time.perf_counter()
+            estimate, windows = self._invert(f, event, number)
+            stages["inversion"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            files = estimate.write(work / "source")
+            stages["source_products"] = time.perf_counter() - t0
+            copies += [files[k] for k in ("slip_table", "initial_sea_surface", "slip_map",
+                                          "fit", "summary") if k in files]
+            runs = [(f"{event.event_id}_inversion_{number:03d}", FaultSource(
+                "subfaults", FaultModel(tuple(s for s in estimate.subfaults() if s.slip > 0),
+                                        {"source": "inversion", "Mw": estimate.magnitude},
+                                        None)))]
+            description = (
+                f"Forecast {number}: source estimated from {len(estimate.stations)} offshore "
+                f"gauges with records up to {estimate.time_s / 60:.1f} min after the origin "
+                f"(Mw {estimate.magnitude:.2f}, variance reduction "
+                f"{estimate.variance_reduction:.2f}); slip of every unit source in slip.csv "
+                "(tsunami run reads it), initial sea surface in initial_sea_surface.tif.")
+            props.update({
+                "tsunami:source_Mw": round(float(estimate.magnitude), 3),
+                "tsunami:source_moment_Nm": float(estimate.moment_Nm),
+                "tsunami:misfit": {"variance_reduction": _round(estimate.variance_reduction),
+                                   "rms_m": _round(estimate.rms_m)},
+                "tsunami:data_until_s": round(estimate.time_s, 1),
+                "tsunami:stations": {s: {"window_s": [round(a, 1), round(b, 1)]}
+                                     for s, (a, b) in estimate.windows.items()},
+                "tsunami:stations_ignored": estimate.ignored,
+                "tsunami:records": windows,
+            })
+            source_type = "inversion"
+        results = []
+        t0 = time.perf_counter()
+        for name, source in runs:
+            scenario = Scenario(name=name, path=cfg.path, duration=cfg.duration_s,
+                                source=source, origin_time=to_datetime(origin))
+            results.append(run(self.region, scenario, callbacks=[self._check_supersede]))
+        stages["simulation"] = time.perf_counter() - t0
+        fields = envelope([r.towns for r in results])
+        maxima = _coastal_maxima(results, self.db)
+        (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, self.db))
+        copies.append(work / "coastal_maxima.csv")
+        props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
+        # Stage ends after the origin: receipt on the service's clock, then measured wall.
+        received = (f.data_ns - origin) / NS_PER_S
+        timeline = {"receipt": received}
+        if event.trigger_ns is not None and f.kind == "inversion":
+            timeline["trigger"] = (event.trigger_ns - origin) / NS_PER_S
+        elapsed = received + (time.perf_counter() - start)
+        timeline["source"] = received + stages.get("inversion", stages.get("ranking", 0.0))
+        timeline["simulation"] = elapsed
+        props["tsunami:stage_end_after_origin_s"] = {k: round(v, 1) for k, v in
+                                                     timeline.items()}
+        timings = {f"{k}_s": v for k, v in stages.items()}
+        folder = publish_forecast(
+            self.region, fields, self.outbox, event_id=event.event_id,
+            scenario=runs[0][0] if len(runs) == 1 else f"{event.event_id}_alert_envelope",
+            origin_time=to_datetime(origin), source_type=source_type, timings_s=timings,
+            forecast_number=number, copies=copies, description=description,
+            properties=props)
+        wall = time.perf_counter() - start
+        item = json.loads((folder / "item.json").read_text())
+        published = received + wall
+        detail = {"wall_s": wall, "published_after_origin_s": published,
+                  "stages_s": item["properties"]["tsunami:timings_s"],
+                  "stage_end_after_origin_s": {**timeline, "publication": published},
+                  "description": description}
+        self._log_forecast(event, number, f, detail)
+        return folder, detail
+
+    def _invert(self, f: Forecast, event: Event, number: int):
+        """Inversion of the QC'd records that had arrived up to ``f.data_ns``; the data
+        used (per station window, arrival sequence and digest) is recorded in the store
+        under the forecast's id."""
+        origin = event.origin_ns
+        upto = self.store.last_seq()
+        records, windows = {}, []
+        start = origin - round(self.config.pre_event_s * NS_PER_S)
+        for sid in self.db.stations:
+            if sid not in self.catalogue:
+                continue
+            s = self._clean(sid, origin, f.data_ns + 1, upto)
+            if not len(s.time_ns):
+                continue
+            records[sid] = GaugeRecord((s.time_ns - origin) / NS_PER_S, s.eta,
+                                       (s.flags & int(BAD)))
+            windows.append((sid, start, f.data_ns + 1))
+        if not records:
+            raise RuntimeError("no station of the database has records for this event")
+        a = event.alert
+        hypocentre = (a.longitude, a.latitude, a.depth_m if a.depth_m is not None
+                      else self.config.ensemble.default_depth_m)
+        estimate = invert(self.db, records, (f.data_ns - origin) / NS_PER_S,
+                          hypocentre=hypocentre)
+        forecast_id = f"{event.event_id}/forecast-{number:03d}"
+        rows = self.store.record_forecast_inputs(forecast_id, windows, upto)
+        used = {r.station: {"from": iso(r.start_ns), "to": iso(r.end_ns), "records":
+                            r.n_records, "upto_seq": r.upto_seq, "sha256": r.digest}
+                for r in rows}
+        return estimate, {"forecast_id": forecast_id, "stations": used}
+
+    def _log_forecast(self, event: Event, number: int, f: Forecast, detail: dict) -> None:
+        """One JSON line per forecast in ``STATE/forecasts.log``."""
+        line = json.dumps({"event_id": event.event_id, "forecast": number, "kind": f.kind,
+                           "issued": iso(time.time_ns()), **detail})
+        with open(self.config.state / "forecasts.log", "a") as out:
+            out.write(line + "\n")
+
+    # -- reading what was published -----------------------------------------------------
+    def latest(self, event_id: str) -> Path | None:
+        return latest_forecast(self.outbox / event_id)
+
+    def published(self, event_id: str) -> dict[int, Path]:
+        return published_forecasts(self.outbox / event_id)
+
+
+def _inside(region: Region, lon: float, lat: float) -> bool:
+    g = region.grid(region.grids[0].name)
+    x1, y1 = g.x0 + g.dx * (g.nx - 1), g.y0 + g.dy * (g.ny - 1)
+    return g.x0 <= lon <= x1 and g.y0 <= lat <= y1
+
+
+def _coastal_maxima(results, db: UnitSourceDatabase) -> dict[str, float]:
+    """Largest sea-surface height (m) at each forecast point over the runs."""
+    out = {}
+    for p in db.forecast_points:
+        values = [float(np.nanmax(r.gauges["eta"].sel(gauge=p).values)) for r in results
+                  if r.gauges is not None and p in r.gauges["gauge"].values]
+        if values:
+            out[p] = max(values)
+    return out
+
+
+def _maxima_csv(maxima: dict[str, float], db: UnitSourceDatabase) -> str:
+    rows = ["# maximum sea-surface height (m above the still water level) at the forecast "
+            "points off each town, from the forecast's nested run(s) (EPSG:4326)",
+            "point,town,lon,lat,max_eta_m"]
+    for p, v in maxima.items():
+        q = db.points[p]
+        rows.append(f"{p},{q.town},{q.lon:.5f},{q.lat:.5f},{v:.3f}")
+    return "\n".join(rows) + "\n"
+
+
+def _alert_dict(alert: EarthquakeAlert, brief: bool = False) -> dict:
+    data = {k: getattr(alert, k) for k in alert.__dataclass_fields__}
+    if brief:
+        keep = ("event_id", "longitude", "latitude", "depth_m", "magnitude",
+                "magnitude_type", "strike", "dip", "rake", "agency")
+        data = {k: data[k] for k in keep}
+        data["origin_time"] = iso(alert.origin_time_ns)
+    return data
+
+
+def _round(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None

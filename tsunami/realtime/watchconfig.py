@@ -1,0 +1,191 @@
+"""The watch service's configuration file (TOML; README, "Running the watch service").
+
+Paths are relative to the file. Every mistake is an :class:`~tsunami.errors.InputError`
+naming the file and the field (``tsunami watch`` exits with status 2)::
+
+    [watch]
+    state = "state"                          # folder: service state and record store
+    event_id = "{origin:%Y%m%dT%H%M%S}"      # fields: origin (UTC datetime), alert (its id)
+    poll_s = 1.0
+
+    [forecast]
+    region = "grids/okushiri1993/region.toml"
+    duration_s = 3600.0
+    database = "db/okushiri"                 # unit-source database (tsunami database build)
+    stations = "grids/okushiri1993/stations_virtual.toml"
+    outbox = "outbox"
+
+    [feeds]
+    folder = "incoming"                      # watched folder (optional)
+    alerts = "alerts"                        # alert files dropped here (optional)
+    replay = ["gauges/*.csv"]                # recorded files replayed at start (optional)
+    replay_speed = 1.0                       # times real time; 0 = as fast as possible
+    http_port = 8080                         # HTTP ingest (optional; needs http_tokens)
+    http_tokens = "tokens.toml"
+
+    [trigger]
+    kind = "anomaly"                         # or "dart"
+    threshold_m = 0.1
+    stations = 1
+
+    [inversion]
+    update_s = 120.0                         # a new inversion every 2 minutes of data
+    last_s = 1800.0                          # no inversion after 30 minutes of records
+
+    [ensemble]
+    full_runs = 2                            # decisive members run with the full nest
+    verify = 4                               # members per town checked on the database grid
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tsunami.config import Table, load_toml
+from tsunami.errors import InputError
+from tsunami.names import check_name
+from tsunami.realtime.ensemble import EnsembleSettings
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """A loaded watch configuration (module doc); times in s, heights in m."""
+
+    path: Path
+    state: Path
+    region: Path
+    duration_s: float
+    database: Path
+    stations: Path
+    outbox: Path
+    event_id: str = "{origin:%Y%m%dT%H%M%S}"
+    poll_s: float = 1.0
+    folder: Path | None = None
+    alerts: Path | None = None
+    replay: tuple[Path, ...] = ()
+    replay_speed: float = 0.0
+    replay_epoch: str | None = None
+    http_port: int | None = None
+    http_host: str = "127.0.0.1"
+    http_tokens: Path | None = None
+    trigger: str = "anomaly"
+    threshold_m: float = 0.1
+    trigger_stations: int = 1
+    update_s: float = 120.0
+    last_s: float = 1800.0
+    pre_event_s: float = 3600.0
+    supersede_fraction: float = 0.5
+    ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
+
+    @classmethod
+    def load(cls, path: str | Path) -> WatchConfig:
+        path = Path(path).resolve()
+        root = Table(load_toml(path, "watch configuration"), path, "")
+        root.check_keys({"watch", "forecast", "feeds", "trigger", "inversion", "ensemble"},
+                        {"forecast"})
+        watch = root.table("watch") or Table({}, path, "watch")
+        watch.check_keys({"state", "event_id", "poll_s"})
+        forecast = root.table("forecast", required=True)
+        forecast.check_keys({"region", "duration_s", "database", "stations", "outbox"},
+                            {"region", "database", "stations", "outbox"})
+        feeds = root.table("feeds") or Table({}, path, "feeds")
+        feeds.check_keys({"folder", "alerts", "replay", "replay_speed", "replay_epoch",
+                          "http_port", "http_host", "http_tokens"})
+        trigger = root.table("trigger") or Table({}, path, "trigger")
+        trigger.check_keys({"kind", "threshold_m", "stations"})
+        inversion = root.table("inversion") or Table({}, path, "inversion")
+        inversion.check_keys({"update_s", "last_s", "pre_event_s", "supersede_fraction"})
+        ens = root.table("ensemble") or Table({}, path, "ensemble")
+        ens.check_keys({"full_runs", "verify", "along_strike", "down_dip", "strike_offsets",
+                        "dip_offsets", "magnitude_offsets", "saturation_magnitude",
+                        "saturation_offsets", "size_sigmas", "default_depth_m",
+                        "default_mechanism"})
+
+        rule = watch.str("event_id", cls.event_id)
+        try:
+            check_name(rule.format(origin=datetime(2000, 1, 1, tzinfo=UTC), alert="x"), None,
+                       "event_id")
+        except (KeyError, IndexError, ValueError, InputError) as exc:
+            raise watch.error("event_id", f"not a usable event id rule ({exc}); fields: "
+                              "{origin:<strftime format>} and {alert}") from None
+
+        def folder(t: Table, key: str, default: str | None) -> Path | None:
+            value = t.str(key, default)
+            if value is None:
+                return None
+            p = Path(value)
+            return (p if p.is_absolute() else path.parent / p).resolve()
+
+        replay = []
+        value = feeds.data.get("replay", [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise feeds.error("replay", "expected a list of file names or patterns")
+        for pattern in value:
+            full = pattern if Path(pattern).is_absolute() else str(path.parent / pattern)
+            found = sorted(glob.glob(full))
+            if not found:
+                raise feeds.error("replay", f"no file matches {pattern!r}")
+            replay += [Path(f) for f in found]
+        port = feeds.integer("http_port", None, minimum=1, maximum=65535)
+        tokens = feeds.path("http_tokens", required=port is not None)
+
+        def numbers(key: str, default: tuple[float, ...]) -> tuple[float, ...]:
+            got = ens.numbers(key)
+            return default if got is None else tuple(got)
+
+        base = EnsembleSettings()
+        mechanism = ens.numbers("default_mechanism", 3)
+        values = dict(
+            along_strike=numbers("along_strike", base.along_strike),
+            down_dip=numbers("down_dip", base.down_dip),
+            strike_offsets=numbers("strike_offsets", base.strike_offsets),
+            dip_offsets=numbers("dip_offsets", base.dip_offsets),
+            magnitude_offsets=numbers("magnitude_offsets", base.magnitude_offsets),
+            saturation_magnitude=ens.number("saturation_magnitude",
+                                            base.saturation_magnitude),
+            saturation_offsets=numbers("saturation_offsets", base.saturation_offsets),
+            size_sigmas=numbers("size_sigmas", base.size_sigmas),
+            full_runs=ens.integer("full_runs", base.full_runs, minimum=1, maximum=20),
+            verify=ens.integer("verify", base.verify, minimum=1, maximum=50),
+            default_depth_m=ens.number("default_depth_m", base.default_depth_m,
+                                       minimum=0.0, maximum=700e3),
+            default_mechanism=tuple(mechanism) if mechanism else base.default_mechanism)
+        try:
+            ensemble = EnsembleSettings(**values)
+        except ValueError as exc:
+            raise ens.error(None, str(exc)) from None
+        for key in ("along_strike", "down_dip", "strike_offsets", "dip_offsets",
+                    "magnitude_offsets", "size_sigmas"):
+            if ens.has(key) and not ens.numbers(key):
+                raise ens.error(key, "needs at least one value")
+
+        return cls(
+            path=path,
+            state=folder(watch, "state", "state"),
+            region=forecast.path("region"),
+            duration_s=forecast.number("duration_s", 3600.0, minimum=60.0, maximum=86400.0),
+            database=forecast.path("database"),
+            stations=forecast.path("stations"),
+            outbox=folder(forecast, "outbox", None),
+            event_id=rule,
+            poll_s=watch.number("poll_s", 1.0, minimum=0.01, maximum=60.0),
+            folder=folder(feeds, "folder", None),
+            alerts=folder(feeds, "alerts", None),
+            replay=tuple(replay),
+            replay_speed=feeds.number("replay_speed", 0.0, minimum=0.0),
+            replay_epoch=feeds.str("replay_epoch"),
+            http_port=port,
+            http_host=feeds.str("http_host", "127.0.0.1"),
+            http_tokens=tokens,
+            trigger=trigger.str("kind", "anomaly", choices={"anomaly", "dart"}),
+            threshold_m=trigger.number("threshold_m", 0.1, minimum=0.005, maximum=10.0),
+            trigger_stations=trigger.integer("stations", 1, minimum=1),
+            update_s=inversion.number("update_s", 120.0, minimum=15.0),
+            last_s=inversion.number("last_s", 1800.0, minimum=60.0),
+            pre_event_s=inversion.number("pre_event_s", 3600.0, minimum=0.0),
+            supersede_fraction=inversion.number("supersede_fraction", 0.5, minimum=0.0,
+                                                maximum=1.0),
+            ensemble=ensemble)
