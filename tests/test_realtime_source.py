@@ -366,3 +366,30 @@ def test_invert_cli(twin, tmp_path, capsys):
     assert code == 2 and "field 'zone.trace'" in capsys.readouterr().err
     assert main(["database", "info", str(twin["db"].path.parent)]) == 0
     assert "16 unit sources" in capsys.readouterr().out
+
+
+def test_a_build_interrupted_after_its_last_unit_resumes_without_computing(tmp_path,
+                                                                          monkeypatch):
+    """Killed between the last unit and gathering them: the rerun computes nothing and
+    gathers every part (it used to fail unpacking an empty task list)."""
+    zone = FaultZone.load(OKUSHIRI / "zone.toml")
+    stations = StationCatalogue.load(OKUSHIRI / "stations_virtual.toml")
+    (tmp_path / "region.toml").write_text(REGION.format(dem=OKUSHIRI / "OK24.tif"))
+    region = Region.load(tmp_path / "region.toml")
+    settings = dict(duration=300.0, interval=15.0, workers=1, processes=False,
+                    progress=False)
+    real = database_module._consolidate
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        monkeypatch.setattr(database_module, "_consolidate", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build_database(zone, region, stations, tmp_path / "db", **settings)
+        assert len(list((tmp_path / "db" / "parts").glob("unit_*.nc"))) == len(zone)
+        monkeypatch.setattr(database_module, "_consolidate", real)
+        report = build_database(zone, region, stations, tmp_path / "db", **settings)
+    assert (report.computed, report.reused) == (0, len(zone))
+    assert UnitSourceDatabase(report.path).eta.shape[0] == len(zone)

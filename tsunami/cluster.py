@@ -19,10 +19,11 @@ def default_workers() -> int:
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None,
                 dashboard_address: str | None = ":8787",
-                threads: int | None = None) -> Iterator:
+                threads: int | None = None, processes: bool = True) -> Iterator:
     """A Dask client: to the cluster at ``scheduler``, or to a new LocalCluster of
     ``workers`` single-threaded processes, each with ``NUMBA_NUM_THREADS`` = ``threads``
-    (default cores // workers, at least 1)."""
+    (default cores // workers, at least 1); ``processes=False``: workers as threads of
+    this process (tests, debugging)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -38,7 +39,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None,
     spawn_env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"),
                      NUMBA_NUM_THREADS=str(numba_threads))
     with dask.config.set({"distributed.nanny.pre-spawn-environ": spawn_env}), \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
                          dashboard_address=dashboard_address,
                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client

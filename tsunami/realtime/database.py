@@ -33,7 +33,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import subprocess
 import time
 import warnings
@@ -331,23 +330,20 @@ def build_database(zone: FaultZone, region: Region, stations: StationCatalogue |
 
 
 def _run_tasks(todo, grid, depth, boundaries, points, times, dt, dtype, parts, fingerprint,
-               scheduler, workers, processes, kernel_threads, progress) -> list[float]:
+               scheduler, workers, processes, kernel_threads, progress
+               ) -> tuple[list[float], list[float]]:
+    """Compute the units of ``todo`` as Dask tasks, writing each part as it arrives;
+    their wall and CPU times (s). Nothing to do (every part found): two empty lists."""
+    wall, cpu = [], []
     if not todo:
-        return []
-    import logging
-
-    from distributed import Client, LocalCluster, as_completed
+        return wall, cpu
+    from distributed import as_completed
     from tqdm import tqdm
 
-    if scheduler:
-        client, cluster = Client(scheduler), None
-    else:
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                               processes=processes, dashboard_address=None,
-                               silence_logs=logging.CRITICAL)
-        client = Client(cluster)
-    wall, cpu = [], []
-    try:
+    from tsunami.cluster import dask_client
+
+    with dask_client(workers, scheduler, dashboard_address=None, threads=kernel_threads,
+                     processes=processes) as client:
         depth_future = client.scatter(depth, broadcast=True)
         futures = {client.submit(unit_response, u.subfault, grid, depth_future, boundaries,
                                  points, times, dt, dtype, kernel_threads, pure=False): u
@@ -367,10 +363,6 @@ def _run_tasks(todo, grid, depth, boundaries, points, times, dt, dtype, parts, f
             cpu.append(result["cpu_s"])
             bar.update(1)
         bar.close()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return wall, cpu
 
 
