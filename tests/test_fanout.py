@@ -20,6 +20,7 @@ from tsunami.fanout import (
     Window,
     regional_stage,
     run_fanout,
+    town_of_grids,
     town_stage,
     town_subtrees,
 )
@@ -66,6 +67,26 @@ def test_each_town_gets_the_sub_tree_below_what_towns_share(region):
     assert town_subtrees(one_town, {"Bayside": "bay"}) == {"Bayside": "bay"}
     with pytest.raises(InputError, match="not below"):
         town_subtrees(one_town, {"Bayside": "sea"})
+
+
+def test_the_coast_benchmark_region_has_fourteen_disjoint_towns_on_the_shore():
+    """grids/okushiri1993/coast_towns.toml (``tsunami bench --fan-out``): every town is
+    its own sub-tree (a 30 m grid under the island grid), the towns' grids do not
+    overlap, and each 10 m grid holds both sea and land."""
+    coast = Region.load(ROOT / "grids" / "okushiri1993" / "coast_towns.toml")
+    subtrees = town_subtrees(coast)
+    assert len(subtrees) == 14
+    assert town_of_grids(coast, subtrees) == {
+        g.name: g.name.split("_")[0] for g in coast.grids if g.name.startswith("Coast")}
+    boxes = [coast.grid(top).bounds for top in subtrees.values()]
+    for i, (w, s, e, n) in enumerate(boxes):
+        for w2, s2, e2, n2 in boxes[i + 1:]:
+            assert e < w2 or e2 < w or n < s2 or n2 < s
+    model = build_model(coast, Scenario.load(ROOT / "scenarios" / "okushiri1993_hno.toml"),
+                        callbacks=[])
+    for town in subtrees:
+        depth = model.by_name[f"{town}_10m"].h
+        assert (depth > 0).mean() > 0.1 and (depth < 0).mean() > 0.1
 
 
 def test_replaying_a_two_way_runs_forcing_reproduces_its_towns_exactly(region, scenario,

@@ -5,6 +5,7 @@
     tsunami sweep SWEEP.toml --out DIR [--workers N | --scheduler ADDRESS] [--bench]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
+                  [--realtime] [--fan-out] [--damage]
     tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
     tsunami database {build,info} ...   (unit-source databases; README)
     tsunami invert DB RECORD.csv ... --at SECONDS --out DIR   (source estimate; README)
@@ -132,8 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--forecasts", type=int, default=2, help="for --realtime: stop after N")
     p.add_argument("--out", type=Path, default=None,
                    help="for --realtime: working folder (keeps the database between runs)")
-    p.add_argument("--region", type=Path, default=DEMO_REGION, help="region for --demo")
-    p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO, help="scenario for --demo")
+    p.add_argument("--fan-out", action="store_true",
+                   help="town fan-out scaling with 1 and 2 Dask workers (region default: "
+                        "grids/okushiri1993/coast_towns.toml, 14 towns at 10 m)")
+    p.add_argument("--workers", default="1,2",
+                   help="for --fan-out: worker counts, comma-separated (default 1,2)")
+    p.add_argument("--duration", type=float, default=600.0,
+                   help="for --fan-out: simulated seconds (default 600)")
+    p.add_argument("--region", type=Path, default=None,
+                   help="region for --demo (default: the demo's) or --fan-out")
+    p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO,
+                   help="scenario for --demo or --fan-out")
     p.set_defaults(handler=_bench)
 
     add_feeds_parser(commands)
@@ -440,7 +450,14 @@ def _bench(args) -> int:
 
         print(damage_bench.run(n_buildings=args.buildings, partition_size=args.partition_size))
     elif args.demo:
-        print(bench.demo(args.region, args.scenario).report())
+        print(bench.demo(args.region or DEMO_REGION, args.scenario).report())
+    elif args.fan_out:
+        from tsunami.fanout.bench import COAST_TOWNS, fanout_scaling
+
+        workers = tuple(int(w) for w in str(args.workers).split(","))
+        print(fanout_scaling(args.region or COAST_TOWNS, args.scenario, workers,
+                             args.duration,
+                             progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.realtime:
         from tsunami.realtime.bench import realtime
 

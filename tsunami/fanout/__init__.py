@@ -9,6 +9,7 @@ from tsunami.fanout.run import (
     TownTask,
     regional_stage,
     run_fanout,
+    town_of_grids,
     town_stage,
     town_subtrees,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "Window",
     "regional_stage",
     "run_fanout",
+    "town_of_grids",
     "town_stage",
     "town_subtrees",
 ]

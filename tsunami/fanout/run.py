@@ -137,11 +137,7 @@ def regional_stage(region: Region, scenario: Scenario,
     if not isinstance(full, NestedModel):
         raise InputError(region.path, "grid", "fan-out needs nested town grids")
     specs = {g.name: g for g in region.grids}
-    town_of = {}
-    for town, top in subtrees.items():
-        for g in region.grids:
-            if g.name == top or _below(specs, g.name, top):
-                town_of[g.name] = town
+    town_of = town_of_grids(region, subtrees)
     regional = [(full.by_name[g.name], g.parent, g.ratio) for g in region.grids
                 if g.name not in town_of]
     nest = NestedModel(regional, prepare_bathymetry=False)
@@ -171,6 +167,14 @@ def regional_stage(region: Region, scenario: Scenario,
     return RegionalResult(fields, tasks, {m.grid.name: m.iteration for m in nest.models},
                           setup, simulation.wall_time, _peak_memory_mb(),
                           {m.grid.name: m.grid for m in full.models})
+
+
+def town_of_grids(region: Region, subtrees: dict[str, str]) -> dict[str, str]:
+    """The town each grid of a town's sub-tree belongs to (grid name -> town name), from
+    :func:`town_subtrees`; regional grids are absent."""
+    specs = {g.name: g for g in region.grids}
+    return {g.name: town for town, top in subtrees.items() for g in region.grids
+            if g.name == top or _below(specs, g.name, top)}
 
 
 def _below(specs, name: str, top: str) -> bool:
@@ -206,6 +210,7 @@ class FanoutReport:
     towns: dict[str, TownResult]
     wall_s: float
     recording_mb: float
+    regional_peak_mb: float = 0.0
 
     def summary(self) -> str:
         lines = [f"fan-out: regional stage {self.regional_s:.1f} s (forcing recorded: "
@@ -244,7 +249,7 @@ def run_fanout(region: Region, scenario: Scenario, client,
     result = RunResult(region, scenario, fields, None, merged, timings,
                        {n: steps[n] for n in order})
     recording = sum(t.recording.nbytes for t in regional.tasks.values()) / 1e6
-    return result, FanoutReport(regional_s, towns, wall, recording)
+    return result, FanoutReport(regional_s, towns, wall, recording, regional.peak_memory_mb)
 
 
 def _peak_memory_mb() -> float:
