@@ -17,17 +17,30 @@ def assert_passes(result):
     assert not failed, "\n" + format_table(failed)
 
 
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    """A quick case's result, run once for the tests of this module that read it."""
+    results = {}
+
+    def get(name):
+        if name not in results:
+            results[name] = registry()[name].run(tmp_path_factory.mktemp(name))
+        return results[name]
+
+    return get
+
+
 @pytest.mark.parametrize("name", QUICK)
-def test_quick_case_meets_its_bounds(name, tmp_path):
-    result = registry()[name].run(tmp_path)
+def test_quick_case_meets_its_bounds(name, quick_result):
+    result = quick_result(name)
     assert any(m.passed is not None for m in result.metrics), "case judges nothing"
     assert_passes(result)
     for figure in result.figures:
         assert figure.stat().st_size > 10_000
 
 
-def test_bp1_runup_and_profiles_are_judged():
-    result = registry()["bp1"].run(None)
+def test_bp1_runup_and_profiles_are_judged(quick_result):
+    result = quick_result("bp1")
     names = [m.name for m in result.metrics]
     assert "max runup R/d (runup law)" in names
     assert sum(n.startswith("profile") for n in names) == 8
