@@ -100,3 +100,22 @@ def test_python_api_refuses_non_finite_numbers():
             Simulation(model, stop)
     with pytest.raises(ValueError, match="finite"):
         Grid(nx=4, ny=4, x0=0.0, y0=np.nan, dx=1.0, dy=1.0)
+
+
+def test_sigterm_interrupts_a_command_like_ctrl_c():
+    """A batch scheduler's SIGTERM reaches the command as an interruption (exit 130,
+    "interrupted"), so sweeps and database builds log where they stopped."""
+    import subprocess
+
+    code = ("import os, signal, sys, time\n"
+            "from tsunami import cli\n"
+            "def long_command(args):\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(30)\n"
+            "    return 0\n"
+            "cli._bench = long_command\n"
+            "sys.exit(cli.main(['bench']))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130
+    assert "interrupted" in done.stderr

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     add_watch_parser(commands)
 
     args = parser.parse_args(argv)
-    with _warnings_on_stderr():
+    with _warnings_on_stderr(), _terminate_as_interrupt():
         try:
             _check_arguments(args)
             return args.handler(args)
@@ -199,6 +199,28 @@ def _save_traceback(exc: Exception) -> str:
     except OSError:
         return "(nowhere: it could not be saved; run again with --debug)"
     return str(path)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a batch scheduler's or systemd's stop, ``kill``) interrupts like Ctrl-C, so
+    that a sweep or database build records where it stopped and cancels its tasks instead
+    of dying mid-write; commands with their own handler (``tsunami watch``) replace it."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager
