@@ -18,6 +18,7 @@ scenarios in each block.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -142,4 +143,8 @@ def statistics(town: xr.Dataset, weights: xr.DataArray | np.ndarray | None = Non
     out.attrs.update(title=f"probabilistic inundation maps of {town.attrs.get('town', '')} "
                      f"over {n} scenarios", scenarios=n,
                      weights="scenario weights" if len(set(w)) > 1 else "equal weights")
-    return out.compute()
+    # Cells that stay dry (NaN) in every scenario stay NaN in the envelopes: expected,
+    # so numpy's "All-NaN slice" warning says nothing to the user.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
+        return out.compute()
