@@ -155,6 +155,8 @@ def test_alert_then_growing_windows_kill_and_restart(setup, twin):
     assert one["tsunami:source_type"] == "alert_ensemble_envelope"
     assert "ENVELOPE" in one["description"] and 6 <= one["tsunami:ensemble_members"] <= 12
     assert "ensemble_csv" in items[1]["assets"]
+    _check_percentile_maps(items[1], config.outbox / "okushiri19930712" / "forecast-001",
+                           twin)
     two = items[2]["properties"]
     assert two["tsunami:source_type"] == "inversion"
     assert 7.0 < two["tsunami:source_Mw"] < 8.5
@@ -361,3 +363,225 @@ def test_ranking_leaves_the_kernel_threads_as_they_were(twin):
         size_sigmas=(0.0,), verify=1))
     assert ensemble.decisive[0].verified is not None
     assert numba.get_num_threads() == before
+
+
+def test_a_gauge_trigger_without_an_alert_opens_an_event(setup, twin, tmp_path):
+    """No alert comes (a tsunami earthquake, a far source): the gauge trigger opens an
+    event with an estimated origin time, inversion forecasts are published as the data
+    windows grow and say that no alert was had; a later alert of the same time joins the
+    event instead of opening a second one."""
+    from tsunami.realtime.watch import GAUGE_ONLY
+
+    config, origin = _fresh(setup, tmp_path)
+    records = setup["records"]
+    with WatchService(config, clock=ReplayClock()) as service:
+        service.ingest(r for r in records if r.time_ns <= origin + 300 * NS_PER_S)
+        assert service.step()  # the trigger opens the event; its first inversion runs
+        (event,) = service.events()
+        assert event.alert is None and event.trigger_ns is not None
+        assert event.trigger_ns <= origin + 300 * NS_PER_S
+        # The estimate is the latest origin the first arrival allows: not far off.
+        assert -60 <= (event.origin_ns - origin) / NS_PER_S <= 180, event.trigger
+        service.ingest(r for r in records if r.time_ns > origin + 300 * NS_PER_S)
+        assert service.step() and not service.step()  # the window grew: forecast 2
+        done = {f.number: f for f in service.state.forecasts(event.event_id)}
+        assert [(done[n].kind, done[n].status) for n in (1, 2)] == [
+            ("inversion", "published"), ("inversion", "published")]
+        assert done[2].data_ns > done[1].data_ns
+        # The alert comes late: it joins the event (its origin replaces the estimate);
+        # the gauge inversion is already the better information, so no alert forecast.
+        joined = service.alert(ALERT, received_ns=origin + 700 * NS_PER_S)
+        assert [e.event_id for e in service.events()] == [event.event_id]
+        assert joined.alert is not None and joined.origin_ns == origin
+        assert [f.kind for f in service.state.forecasts(event.event_id)] == ["inversion"] * 2
+        assert service.revisions(event.event_id)[0]["action"] == "prior"
+        # A second alert of a quite different time is another event.
+        later = setup["alert"].__class__(**{**setup["alert"].__dict__,
+                                            "origin_time_ns": origin + 86400 * NS_PER_S})
+        assert service.alert(later, received_ns=origin + 86500 * NS_PER_S).event_id \
+            != event.event_id
+    items = _items(config.outbox)
+    for n in (1, 2):
+        props = items[n]["properties"]
+        assert props["tsunami:source_basis"] == GAUGE_ONLY
+        assert props["tsunami:alert"] is None
+        assert "source: gauge inversion, no earthquake alert" in props["description"]
+    assert items[2]["properties"]["tsunami:data_until_s"] > items[1]["properties"][
+        "tsunami:data_until_s"]
+    predicted = items[2]["properties"]["tsunami:coastal_maxima_m"]
+    points = sorted(predicted)
+    observed = [float(np.nanmax(twin["truth"].gauges["eta"].sel(gauge=p).values))
+                for p in points]
+    k, kappa = aida(np.array(observed), np.array([predicted[p] for p in points]))
+    assert 0.7 <= k <= 1.4 and kappa < 1.6, (k, kappa,
+                                             items[2]["properties"]["tsunami:source_Mw"])
+
+
+def test_a_revised_alert_reruns_forecast_1_only_while_no_inversion_is_published(
+        setup, tmp_path, monkeypatch):
+    """JMA and USGS revise magnitude and hypocentre within minutes: a material revision
+    (|dM| >= 0.2 or the hypocentre > 20 km away) replaces a queued alert forecast and
+    queues a new one while no inversion forecast is published; after that it is recorded
+    and its hypocentre goes to the inversion; a small revision is only recorded."""
+    import tsunami.realtime.watch as watch
+
+    config, origin = _fresh(setup, tmp_path)
+    alert = setup["alert"]
+
+    def revised(**changes):
+        return alert.__class__(**{**alert.__dict__, **changes})
+
+    def alert_forecasts(service, event_id):
+        return [(f.status, f.data_ns) for f in service.state.forecasts(event_id)
+                if f.kind == "alert"]
+
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(alert, received_ns=origin + 180 * NS_PER_S)
+        # USGS's origin time differs by seconds: the same event, a small change.
+        service.alert(revised(magnitude=alert.magnitude + 0.1,
+                              origin_time_ns=origin + 6 * NS_PER_S),
+                      received_ns=origin + 200 * NS_PER_S)
+        assert [r["action"] for r in service.revisions(event.event_id)] == ["recorded"]
+        assert alert_forecasts(service, event.event_id) == [("queued", origin + 180 * NS_PER_S)]
+        # A magnitude revised up by 0.3 before forecast 1 ran: it replaces it.
+        service.alert(revised(magnitude=alert.magnitude + 0.3),
+                      received_ns=origin + 240 * NS_PER_S)
+        assert alert_forecasts(service, event.event_id) == [
+            ("superseded", origin + 180 * NS_PER_S), ("queued", origin + 240 * NS_PER_S)]
+        assert service.event(event.event_id).alert.magnitude == pytest.approx(
+            alert.magnitude + 0.3)
+        assert service.step() and not service.step()
+        (published,) = service.state.forecasts(event.event_id, "published")
+        assert published.data_ns == origin + 240 * NS_PER_S
+        # An inversion forecast is published: a hypocentre moved 33 km no longer re-runs
+        # the alert forecast; the inversion gets the new hypocentre.
+        service.state.queue(event.event_id, "inversion", origin + 300 * NS_PER_S)
+        inversion = next(f for f in service.state.forecasts(event.event_id)
+                         if f.kind == "inversion")
+        service.state.update(inversion, status="published", number=2)
+        service.alert(revised(latitude=alert.latitude + 0.3, magnitude=alert.magnitude + 0.3),
+                      received_ns=origin + 400 * NS_PER_S)
+        assert service.revisions(event.event_id)[-1]["action"] == "prior"
+        assert "33." in service.revisions(event.event_id)[-1]["reason"]
+        assert [s for s, _ in alert_forecasts(service, event.event_id)] == [
+            "superseded", "published"]
+        got = {}
+
+        def spy(db, records, now, settings=None, hypocentre=None):
+            got["hypocentre"] = hypocentre
+            return watch.invert.__wrapped__(db, records, now, settings, hypocentre)
+
+        spy.__wrapped__ = watch.invert
+        monkeypatch.setattr(watch, "invert", spy)
+        service.ingest(r for r in setup["records"] if r.time_ns <= origin + 360 * NS_PER_S)
+        f = service.state.forecasts(event.event_id, "published")[-1]
+        service._invert(f, service.event(event.event_id), 3)
+        assert got["hypocentre"][1] == pytest.approx(alert.latitude + 0.3)
+    item = _items(config.outbox)[1]["properties"]
+    assert item["tsunami:alert"]["magnitude"] == pytest.approx(alert.magnitude + 0.3)
+    assert "Revised alert: magnitude" in item["description"]
+    assert item["tsunami:alert_revision"].startswith("magnitude")
+
+
+def test_watch_service_takes_records_over_http(setup, tmp_path):
+    """`tsunami watch` with its HTTP endpoint: authenticated JSON batches are committed
+    to the service's store and reach its trigger (records stamped as if the tsunami were
+    happening now, no alert: the gauges open the event); an unauthenticated and an
+    oversized request are refused and store nothing."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    config, origin = _fresh(setup, tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token = "watch-test-token-0123456789"
+    (tmp_path / "tokens.toml").write_text(f'[clients]\nnetwork = "{token}"\n')
+    path = tmp_path / "watch.toml"
+    path.write_text(path.read_text().replace(
+        'folder = "incoming"', f'folder = "incoming"\nhttp_port = {port}\n'
+        'http_tokens = "tokens.toml"'))
+    shift = time.time_ns() - 400 * NS_PER_S - origin  # the origin 400 s ago
+    posted = [r for r in setup["records"] if r.time_ns <= origin + 360 * NS_PER_S]
+    body = [{"station": r.station, "time": r.time_ns + shift, "value": r.value,
+             "unit": r.unit} for r in posted]
+
+    def post(records, auth: str | None = f"Bearer {token}", data: bytes | None = None):
+        headers = {"Content-Type": "application/json", **({"Authorization": auth}
+                                                         if auth else {})}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/records", method="POST", headers=headers,
+            data=data or json.dumps({"records": records}).encode())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
+
+    proc = subprocess.Popen([sys.executable, "-m", "tsunami.cli", "watch", str(path)],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "the endpoint did not come up"
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1)
+                break
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        assert post(body[:10], auth=None)[0] == 401
+        assert post(body[:10], auth="Bearer wrong-token-0123456789")[0] == 401
+        assert post(None, data=b'{"records": [' + b" " * 1_100_000 + b"]}")[0] == 413
+        answers = [post(body[i:i + 1500]) for i in range(0, len(body), 1500)]
+        assert all(status == 200 for status, _ in answers), answers
+        assert sum(a["inserted"] for _, a in answers) == len(body)
+        state = sqlite3.connect(config.state / "watch.db")
+        deadline = time.monotonic() + 120
+        events = []
+        while not events and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            time.sleep(0.5)
+            events = state.execute("SELECT origin_ns, trigger_ns, alert FROM events "
+                                   "WHERE trigger_ns IS NOT NULL").fetchall()
+        state.close()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(events) == 1, "the posted records did not reach the trigger"
+    ((origin_ns, trigger_ns, alert),) = events
+    assert alert == "null" and 0 < (trigger_ns - origin - shift) / NS_PER_S <= 360
+    assert abs(origin_ns - origin - shift) <= 180 * NS_PER_S  # estimated from the gauges
+    from tsunami.realtime.store import RecordStore
+
+    with RecordStore(config.state / "records.db") as store:
+        assert store.count() == len(body)  # the refused requests stored nothing
+        assert set(store.records(posted[0].station).source) == {"http:network"}
+
+
+def _check_percentile_maps(item: dict, folder: Path, twin) -> None:
+    """Forecast 1's percentile maps: COGs listed in the STAC item with what they are,
+    on the database's grid, nodata -9999, and the member at
+    the 95th percentile higher in front of the towns than the one at the 50th."""
+    import rasterio
+
+    props = item["properties"]
+    maps = props["tsunami:ensemble_percentile_maps"]
+    assert "not cell-wise" in maps["method"] and "percentile" in props["description"]
+    db = twin["db"]
+    values = {}
+    for q in ("p50", "p84", "p95"):
+        asset = item["assets"][maps[q]["asset"]]
+        assert asset["type"].endswith("profile=cloud-optimized")
+        assert asset["raster:bands"][0]["unit"] == "m"
+        with rasterio.open(folder / asset["href"]) as src:
+            assert src.nodata == -9999.0 and src.crs.to_epsg() == 4326
+            assert "not a cell-wise percentile" in src.tags()["method"]
+            assert (src.width, src.height) == (db.grid.nx, db.grid.ny)
+            band = src.read(1)
+            assert band.max() > 0.1 and (band == -9999.0).any()  # land is nodata
+            values[q] = [float(band[src.index(db.points[p].model_lon,
+                                              db.points[p].model_lat)])
+                         for p in db.forecast_points]
+    assert np.mean(values["p95"]) >= np.mean(values["p50"]), values

@@ -183,22 +183,25 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
 # -- the computation of one unit source (runs on a dask worker) ---------------------------
 def unit_response(subfault: Subfault, grid: Grid, depth: np.ndarray,
                   boundaries: dict[str, str], points: list[Point], times: np.ndarray,
-                  dt: float, dtype: str = "float32", kernel_threads: int = 1) -> dict:
+                  dt: float, dtype: str = "float32", kernel_threads: int = 1,
+                  max_field: bool = False) -> dict:
     """Initial sea surface (m, on ``grid``), sea surface at ``points`` at ``times`` (s) and
     sea-floor uplift at the points for one subfault, with the linear equations, on
-    ``kernel_threads`` kernel threads (the caller's Numba setting is restored after)."""
+    ``kernel_threads`` kernel threads (the caller's Numba setting is restored after);
+    with ``max_field`` also the maximum sea-surface height of every cell (``max_eta``,
+    NaN where never wet)."""
     import numba
 
     before = numba.get_num_threads()
     try:
         return _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
-                              kernel_threads)
+                              kernel_threads, max_field)
     finally:
         numba.set_num_threads(before)
 
 
 def _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
-                   kernel_threads) -> dict:
+                   kernel_threads, max_field=False) -> dict:
     import numba
 
     from tsunami.boundaries import Boundaries, Open, Wall
@@ -233,7 +236,9 @@ def _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
     series = np.stack([np.interp(times, t, eta[:, k]) for k in range(len(points))])
     uplift = seafloor_displacement([subfault], [p.model_lon for p in points],
                                    [p.model_lat for p in points])[2]
-    return {"sea_surface": surface.astype(np.float32), "eta": series.astype(np.float32),
+    extra = {"max_eta": np.where(model.initially_wet, model.eta_max, np.nan).astype(
+        np.float32)} if max_field else {}
+    return {**extra, "sea_surface": surface.astype(np.float32), "eta": series.astype(np.float32),
             "uplift": np.asarray(uplift, np.float32), "steps": simulation.steps,
             "wall_s": time.perf_counter() - start,
             # CPU seconds of the worker process (all its threads): the cost on a quiet

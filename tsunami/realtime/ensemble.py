@@ -47,6 +47,18 @@ publishes their envelope (the largest maximum depth, height, speed and momentum 
 the earliest arrival in every cell), together with the ensemble's percentiles at the
 forecast points (``ensemble.csv``; from tier 1, so biased low where the projection
 residual is large: read them as a ranking, not as a forecast).
+
+Percentile maps (:func:`percentile_maps`). Cell-wise percentiles of the members' maximum
+heights would need every member's field: hundreds of runs, or unit-source fields the
+database does not store (a maximum does not superpose). Instead the members are ordered
+by their *severity*, the mean over the region's town forecast points of the ranking
+height divided by the ensemble's median there (each town weighs the same), and the
+member at each percentile rank (nearest rank: the 50th, 84th and 95th by default) is run
+with the linear long-wave equations on the database's outer grid, as the tier-2 check
+(0.6 s of CPU on the Okushiri 2' grid). Its maximum sea-surface height is published as
+the map of that percentile: one physically consistent earthquake per percentile, as
+scenario databases publish (JMA), not a cell-wise percentile (which no single
+earthquake produces), and offshore (the database grid) rather than inundation.
 """
 
 from __future__ import annotations
@@ -91,6 +103,8 @@ class EnsembleSettings:
     full_runs: int = 2
     #: Members per town shortlisted by the projection and run on the database's grid.
     verify: int = 4
+    #: Percentiles of severity whose members are mapped (module doc); () for none.
+    percentile_maps: tuple[float, ...] = (50.0, 84.0, 95.0)
     #: Radius (km) of the sea in front of a town whose initial surface counts (module doc).
     near_km: float = 30.0
     #: Depth (m) and mechanism (strike, dip, rake) when the alert gives none.
@@ -100,6 +114,8 @@ class EnsembleSettings:
     def __post_init__(self) -> None:
         if self.full_runs < 1 or self.verify < 1:
             raise ValueError("full_runs and verify must be at least 1")
+        if not all(0.0 < q <= 100.0 for q in self.percentile_maps):
+            raise ValueError("percentile_maps must lie in (0, 100]")
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,22 @@ class Ensemble:
     decisive: list[Member]
     ranking_s: float
     verify_s: float = 0.0
+    #: The forecast points of the region's towns the members were chosen for.
+    chosen: list[str] = field(default_factory=list)
+
+    def severity(self) -> np.ndarray:
+        """Per member the mean over ``chosen`` points of its ranking height divided by
+        the ensemble's median there (module doc)."""
+        points = self.chosen or self.points
+        table = np.array([[m.heights[p] for p in points] for m in self.members])
+        median = np.median(table, axis=0)
+        return np.mean(table / np.where(median > 0, median, 1.0), axis=1)
+
+    def at_percentiles(self, q: tuple[float, ...]) -> dict[float, Member]:
+        """The member at each percentile ``q`` of severity (nearest rank)."""
+        order = np.argsort(self.severity(), kind="stable")
+        n = len(order)
+        return {p: self.members[order[max(math.ceil(p / 100.0 * n), 1) - 1]] for p in q}
 
     def percentiles(self, q: tuple[float, ...] = (50.0, 84.0, 95.0, 100.0)
                     ) -> dict[str, list[float]]:
@@ -270,7 +302,7 @@ def rank(alert: EarthquakeAlert, db: UnitSourceDatabase, towns: set[str] | None 
     decisive = decisive_members(list(shortlist.values()), chosen, settings.full_runs,
                                 key="verified")
     return Ensemble(alert, law, faults, points, town_of, decisive, ranked - start,
-                    time.perf_counter() - ranked)
+                    time.perf_counter() - ranked, chosen)
 
 
 def _near_masks(db: UnitSourceDatabase, points: list[str], km: float, wet: np.ndarray
@@ -299,6 +331,56 @@ def linear_maxima(db: UnitSourceDatabase, fault: Subfault, points: list[str]
                            _boundaries(db), [db.points[p] for p in points], db.times,
                            float(db.attrs["dt_s"]), str(db.attrs.get("dtype", "float32")))
     return {p: float(result["eta"][k].max()) for k, p in enumerate(points)}
+
+
+def percentile_maps(ensemble: Ensemble, db: UnitSourceDatabase, folder,
+                    q: tuple[float, ...] = (50.0, 84.0, 95.0)) -> dict[float, object]:
+    """COGs ``ensemble_p<q>_max_eta.tif`` in ``folder``: the maximum sea-surface height
+    (m, float32, nodata -9999 on land, overviews by maximum: the conventions of the
+    published layers, :mod:`tsunami.products.layers`) of the member at each percentile
+    of severity, run with the linear equations (module doc). They stay on the
+    database's outer grid and CRS (EPSG:4326 for a geographic zone), which spans more
+    than one plane-rectangular zone. Returns percentile -> (member, path)."""
+    from pathlib import Path
+
+    from affine import Affine
+
+    from tsunami.atomic import atomic_path
+    from tsunami.cog import write_cog
+    from tsunami.products.layers import NODATA
+    from tsunami.realtime.database import unit_response
+
+    grid = db.grid
+    transform = Affine(grid.dx, 0.0, grid.x0, 0.0, -grid.dy, grid.y0 + grid.ny * grid.dy)
+    points = [db.points[p] for p in ensemble.points]
+    out = {}
+    for p, m in ensemble.at_percentiles(q).items():
+        result = unit_response(m.fault, grid, -db.elevation, _boundaries(db), points,
+                               db.times, float(db.attrs["dt_s"]),
+                               str(db.attrs.get("dtype", "float32")), max_field=True)
+        path = Path(folder) / f"ensemble_p{p:g}_max_eta.tif"
+        f = m.fault
+        with atomic_path(path) as tmp:
+            values = np.nan_to_num(result["max_eta"][::-1], nan=NODATA)
+            write_cog(tmp, [values.astype(np.float32)], transform=transform, crs=grid.crs,
+                      nodata=NODATA,
+                      overview="max", units=["m"],
+                      descriptions=[f"maximum sea-surface height, ensemble member at the "
+                                    f"{p:g}th percentile of severity"],
+                      tags={"units": "m", "percentile": f"{p:g}",
+                            "method": "ensemble member at this percentile rank of severity "
+                                      "(mean ranking height at the towns' forecast points "
+                                      "over the ensemble median), linear long-wave "
+                                      "equations on the unit-source database's outer grid; "
+                                      "not a cell-wise percentile; offshore heights, not "
+                                      "inundation",
+                            "member": str(m.index), "magnitude_Mw": f"{m.magnitude:.2f}",
+                            "fault": f"{f.length / 1e3:.0f} x {f.width / 1e3:.0f} km, "
+                                     f"slip {f.slip:.2f} m, strike {f.strike:g}, dip "
+                                     f"{f.dip:g}",
+                            "simulated_s": f"{float(db.times[-1]):.0f}"})
+        out[p] = (m, path)
+    return out
 
 
 def _boundaries(db: UnitSourceDatabase) -> dict[str, str]:

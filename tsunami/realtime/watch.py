@@ -60,7 +60,7 @@ from tsunami.products.outbox import (
 )
 from tsunami.realtime.alerts import EarthquakeAlert, read_alert
 from tsunami.realtime.database import UnitSourceDatabase
-from tsunami.realtime.ensemble import envelope, rank
+from tsunami.realtime.ensemble import envelope, percentile_maps, rank
 from tsunami.realtime.inversion import GaugeRecord, invert
 from tsunami.realtime.qc import clean
 from tsunami.realtime.records import BAD, NS_PER_S, Record, iso, to_datetime
@@ -84,7 +84,13 @@ CREATE TABLE IF NOT EXISTS forecasts (
     number INTEGER, status TEXT NOT NULL, folder TEXT, detail TEXT,
     queued_ns INTEGER NOT NULL, PRIMARY KEY (event_id, kind, data_ns)) STRICT;
 CREATE TABLE IF NOT EXISTS alert_files (path TEXT PRIMARY KEY, signature TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS alert_revisions (
+    event_id TEXT NOT NULL, received_ns INTEGER NOT NULL, alert TEXT NOT NULL,
+    action TEXT NOT NULL, reason TEXT NOT NULL) STRICT;
 """
+
+#: What the products say of a source estimated without any earthquake alert.
+GAUGE_ONLY = "gauge inversion, no earthquake alert"
 
 #: Seconds of wall time between two ingest passes while a forecast runs.
 INGEST_DURING_RUN_S = 2.0
@@ -164,17 +170,16 @@ class WatchState:
 
 @dataclass
 class Event:
-    """An earthquake the service forecasts for."""
+    """An earthquake the service forecasts for: opened by an alert, or by a gauge
+    trigger without one (``alert`` None, ``origin_ns`` estimated: README, "A trigger
+    without an alert") until an alert of the same time joins it."""
 
     event_id: str
-    alert: EarthquakeAlert
+    origin_ns: int
+    alert: EarthquakeAlert | None
     received_ns: int
     trigger_ns: int | None = None
     trigger: str = ""
-
-    @property
-    def origin_ns(self) -> int:
-        return self.alert.origin_time_ns
 
 
 class ReplayClock:
@@ -266,9 +271,11 @@ class WatchService:
 
     def alert(self, alert: EarthquakeAlert | str | Path,
               received_ns: int | None = None) -> Event | None:
-        """Take an earthquake alert: a new event queues forecast 1. Drills, tests and
-        cancellations are logged and ignored; an alert of an event already known is
-        logged (its forecasts go on from the first alert)."""
+        """Take an earthquake alert. One of a new earthquake opens an event and queues
+        forecast 1; one of an event already open (an alert whose origin lies within
+        ``same_event_s`` of the event's, or before the trigger of an event opened by
+        the gauges) is a revision: see :meth:`_revise`. Drills, tests and cancellations
+        are logged and ignored."""
         if not isinstance(alert, EarthquakeAlert):
             alert = read_alert(alert)
         received = self.clock() if received_ns is None else received_ns
@@ -277,12 +284,10 @@ class WatchService:
         if not alert.actionable:
             log.info("alert ignored: %s", alert.summary())
             return None
-        event_id = check_name(self.config.event_id.format(
-            origin=to_datetime(alert.origin_time_ns), alert=alert.event_id), None, "event_id")
-        known = self.event(event_id)
+        known = self._event_of(alert)
         if known is not None:
-            log.info("alert for known event %s: %s", event_id, alert.summary())
-            return known
+            return self._revise(known, alert, received)
+        event_id = self._event_id(alert.origin_time_ns, alert.event_id)
         self.state.execute("INSERT INTO events (event_id, origin_ns, alert, received_ns) "
                            "VALUES (?,?,?,?)", (event_id, alert.origin_time_ns,
                                                 json.dumps(_alert_dict(alert)), received))
@@ -292,13 +297,94 @@ class WatchService:
         self._trigger(event, set(self.store.stations()))  # records that came before it
         return self.event(event_id)
 
+    def _event_id(self, origin_ns: int, alert_id: str) -> str:
+        return check_name(self.config.event_id.format(
+            origin=to_datetime(origin_ns), alert=alert_id), None, "event_id")
+
+    def _event_of(self, alert: EarthquakeAlert) -> Event | None:
+        """The open event ``alert`` belongs to (method :meth:`alert`), if any."""
+        window = round(self.config.same_event_s * NS_PER_S)
+        t = alert.origin_time_ns
+        same_id = self.event(self._event_id(t, alert.event_id))
+        if same_id is not None:
+            return same_id
+        for event in self.events():
+            if event.alert is None:  # the gauges' origin is an estimate: the alert's
+                # origin must precede the trigger and lie within the window before it
+                if event.origin_ns - window <= t <= (event.trigger_ns or event.origin_ns):
+                    return event
+            elif abs(t - event.origin_ns) <= window:
+                return event
+        return None
+
+    def _revise(self, event: Event, alert: EarthquakeAlert, received: int) -> Event:
+        """A later alert of an open event (README, "Revised alerts").
+
+        It changes the forecast materially when it is the event's first alert (an event
+        the gauges opened) or when its magnitude differs from the one the event's
+        forecasts use by ``revision_magnitude`` or more, or its hypocentre lies more than
+        ``revision_km`` away (straight-line distance, depth included). A material
+        revision becomes the event's alert (its origin time replaces a gauge estimate);
+        it queues a new alert-ensemble forecast (replacing one still queued) while no
+        inversion forecast is published; after that the gauge inversion is the better
+        information, so the revision only passes its hypocentre on to the inversion
+        (rupture delays). Every revision is logged and recorded in ``alert_revisions``."""
+        cfg = self.config
+        base = event.alert
+        if base is None:
+            material, reason = True, "first alert of an event opened by the gauges"
+        else:
+            dm = alert.magnitude - base.magnitude
+            km = _hypocentre_distance_km(base, alert, cfg.ensemble.default_depth_m)
+            material = abs(dm) >= cfg.revision_magnitude or km > cfg.revision_km
+            reason = (f"magnitude {base.magnitude:g} -> {alert.magnitude:g} ({dm:+.2f}), "
+                      f"hypocentre moved {km:.1f} km (material: |dM| >= "
+                      f"{cfg.revision_magnitude:g} or > {cfg.revision_km:g} km)")
+        published = [f for f in self.state.forecasts(event.event_id, "published")
+                     if f.kind == "inversion"]
+        if not material:
+            action = "recorded"
+        elif published:
+            action = "prior"
+        else:
+            action = "forecast"
+        if material:
+            self.state.execute("UPDATE events SET alert=?, origin_ns=? WHERE event_id=?",
+                               (json.dumps(_alert_dict(alert)), alert.origin_time_ns,
+                                event.event_id))
+        if action == "forecast":
+            for f in self.state.forecasts(event.event_id, "queued"):
+                if f.kind == "alert":
+                    self.state.update(f, status="superseded",
+                                      detail={"reason": "a revised alert came"})
+            self.state.queue(event.event_id, "alert", received)
+        self.state.execute("INSERT INTO alert_revisions VALUES (?,?,?,?,?)",
+                           (event.event_id, received, json.dumps(_alert_dict(alert)), action,
+                            reason))
+        what = {"recorded": "recorded (no material change)",
+                "prior": "the event's alert now (inversion forecasts already published: "
+                         "its hypocentre goes to the inversion, no alert forecast)",
+                "forecast": "a new alert-ensemble forecast queued"}[action]
+        log.info("event %s: alert %s: %s; %s", event.event_id, alert.summary(), reason, what)
+        return self.event(event.event_id)
+
+    def revisions(self, event_id: str) -> list[dict]:
+        """The later alerts of an event: received (ns), alert, action, reason."""
+        return [{"received_ns": r, "alert": json.loads(a), "action": act, "reason": why}
+                for r, a, act, why in self.state.execute(
+                    "SELECT received_ns, alert, action, reason FROM alert_revisions WHERE "
+                    "event_id=? ORDER BY received_ns", (event_id,))]
+
     def event(self, event_id: str) -> Event | None:
-        rows = self.state.execute("SELECT event_id, alert, received_ns, trigger_ns, trigger "
-                                  "FROM events WHERE event_id=?", (event_id,))
+        rows = self.state.execute("SELECT event_id, origin_ns, alert, received_ns, "
+                                  "trigger_ns, trigger FROM events WHERE event_id=?",
+                                  (event_id,))
         if not rows:
             return None
-        e, a, r, t, why = rows[0]
-        return Event(e, EarthquakeAlert(**json.loads(a)), r, t, why or "")
+        e, o, a, r, t, why = rows[0]
+        alert = json.loads(a)
+        return Event(e, o, None if alert is None else EarthquakeAlert(**alert), r, t,
+                     why or "")
 
     def events(self) -> list[Event]:
         return [self.event(e) for (e,) in self.state.execute(
@@ -360,11 +446,73 @@ class WatchService:
         if isinstance(self.clock, ReplayClock):
             self.clock.advance(max(r.time_ns for _, r in new))
         now = self.clock()
-        for event in self.events():  # events whose forecasting window is still open
-            if event.trigger_ns is None and now <= event.origin_ns + round(
-                    self.config.last_s * NS_PER_S):
+        events = self.events()
+        open_events = [e for e in events  # forecasting window still open
+                       if now <= e.origin_ns + round(self.config.last_s * NS_PER_S)]
+        for event in open_events:
+            if event.trigger_ns is None:
                 self._trigger(event, stations)
+        # A tsunami rings for hours after its event closes: the gauges alone open no
+        # event until ``rearm_s`` after the last one (a new earthquake has its alert).
+        rearm = round(self.config.rearm_s * NS_PER_S)
+        if not any(now <= e.origin_ns + rearm for e in events):
+            self._standby(now)
         self.state.put("last_seq", str(new[-1][0]))
+
+    def _standby(self, now: int) -> None:
+        """No event open: the gauge trigger on every database station's last
+        ``standby_s`` of records (de-tided by the ``pre_event_s`` before them). If it
+        fires, the gauges open an event of their own (README, "A trigger without an
+        alert")."""
+        cfg = self.config
+        ref = now - round(cfg.standby_s * NS_PER_S)
+        have = set(self.store.stations())
+        series = {sid: self._clean(sid, ref) for sid in self.db.stations
+                  if sid in have and sid in self.catalogue}
+        if cfg.trigger == "dart":
+            fired = [t for sid, s in series.items()
+                     for t in self._detector.update(sid, s.time_ns, s.eta, s.flags)
+                     if t.time_ns >= ref]
+            if len({t.stations for t in fired}) < cfg.trigger_stations:
+                fired = []
+        else:
+            fired = AnomalyTrigger(cfg.threshold_m, cfg.trigger_stations,
+                                   after_ns=ref).update(series)
+        if fired:
+            self._open_from_gauges(min(fired, key=lambda t: t.time_ns), series, now)
+
+    def _open_from_gauges(self, trigger: TriggerEvent, series: dict, now: int) -> None:
+        """An event without an alert. Its origin time is estimated as the earliest,
+        over the triggering stations, of (onset of the wave at the station) - (the
+        shortest travel time from any unit source of the database to it): the latest
+        origin the first arrival allows, since the source lies somewhere on the zone.
+        ``origin_margin_s`` in the configuration replaces that travel time."""
+        cfg = self.config
+        estimates = {}
+        for sid in trigger.stations:
+            onset = _onset_ns(series[sid], trigger.time_ns, cfg.threshold_m)
+            margin = (cfg.origin_margin_s if cfg.origin_margin_s is not None
+                      else self._shortest_travel_s(sid))
+            estimates[sid] = (onset, margin, onset - round(margin * NS_PER_S))
+        sid, (onset, margin, origin) = min(estimates.items(), key=lambda kv: kv[1][2])
+        event_id = self._event_id(origin, "gauges")
+        if self.event(event_id) is not None:
+            return
+        note = (f"{trigger}; no earthquake alert: origin estimated {iso(origin)} = onset at "
+                f"{sid} ({iso(onset)}) - {margin:.0f} s travel time")
+        self.state.execute("INSERT INTO events (event_id, origin_ns, alert, received_ns, "
+                           "trigger_ns, trigger) VALUES (?,?,?,?,?,?)",
+                           (event_id, origin, "null", now, trigger.time_ns, note))
+        log.warning("event %s opened by the gauges: %s", event_id, note)
+
+    def _shortest_travel_s(self, station: str) -> float:
+        """Seconds from the origin until the first unit source's wave reaches
+        ``station`` in the database (5 % of that unit's own peak there)."""
+        k = list(self.db.points).index(station)
+        eta = np.abs(self.db.eta[:, k, :])
+        reached = eta >= 0.05 * eta.max(axis=1, keepdims=True)
+        first = np.where(reached.any(axis=1), reached.argmax(axis=1), eta.shape[1] - 1)
+        return float(self.db.times[first.min()])
 
     def _trigger(self, event: Event, stations: set[str]) -> None:
         cfg = self.config
@@ -498,7 +646,8 @@ class WatchService:
         work.mkdir(parents=True, exist_ok=True)
         stages: dict[str, float] = {}  # wall seconds per stage
         props: dict = {"tsunami:forecast_kind": f.kind,
-                       "tsunami:alert": _alert_dict(event.alert, brief=True)}
+                       "tsunami:alert": None if event.alert is None else
+                       _alert_dict(event.alert, brief=True)}
         copies: list[Path] = []
         towns = {t.name for t in self.region.towns}
         if f.kind == "alert":
@@ -507,6 +656,10 @@ class WatchService:
             stages["ranking"] = time.perf_counter() - t0
             ensemble.write_csv(work / "ensemble.csv")
             copies.append(work / "ensemble.csv")
+            t0 = time.perf_counter()
+            maps = percentile_maps(ensemble, self.db, work, cfg.ensemble.percentile_maps)
+            stages["percentile_maps"] = time.perf_counter() - t0
+            copies += [path for _, path in maps.values()]
             runs = [(f"{event.event_id}_alert_member{m.index}",
                      FaultSource("fault", m.fault_model(ensemble.law))) for m in
                     ensemble.decisive]
@@ -519,6 +672,13 @@ class WatchService:
                 "maxima in front of each town from the unit-source database, the decisive "
                 "ones run with the full nested model. Errs on the safe side by design; "
                 "ensemble percentiles at the forecast points in ensemble.csv.")
+            if maps:
+                description += (
+                    " Percentile maps (" + ", ".join(p.name for _, p in maps.values())
+                    + "): maximum sea-surface height OFFSHORE, on the unit-source "
+                    "database's grid with the linear equations, of the ensemble member at "
+                    "that percentile of severity (its heights in front of the towns); one "
+                    "earthquake per map, not cell-wise percentiles, not inundation.")
             pct = ensemble.percentiles()
             props.update({
                 "tsunami:ensemble_members": len(ensemble.members),
@@ -530,10 +690,23 @@ class WatchService:
                      "width_km": round(m.fault.width / 1e3, 1), "strike": m.fault.strike,
                      "dip": m.fault.dip, "hypocentre_position": m.hypocentre_position}
                     for m in ensemble.decisive],
+                "tsunami:ensemble_percentile_maps": {
+                    "method": "member at the percentile rank of severity (mean ranking "
+                              "height at the towns' forecast points over the ensemble "
+                              "median), maximum sea-surface height of its linear run on "
+                              "the unit-source database's grid; not cell-wise percentiles",
+                    **{f"p{q:g}": {"asset": path.stem, "member": m.index,
+                                   "Mw": round(m.magnitude, 2)}
+                       for q, (m, path) in maps.items()}},
                 "tsunami:ensemble_percentiles_m": {
                     p: dict(zip(("p50", "p84", "p95", "max"), [round(v, 3) for v in q],
                                 strict=True)) for p, q in pct.items()},
             })
+            props["tsunami:source_basis"] = "earthquake alert (scaling-law ensemble)"
+            revised = [r for r in self.revisions(event.event_id) if r["action"] == "forecast"]
+            if revised:
+                props["tsunami:alert_revision"] = revised[-1]["reason"]
+                description += f" Revised alert: {revised[-1]['reason']}."
             source_type = "alert_ensemble_envelope"
         else:
             t0 = time.perf_counter()
@@ -548,12 +721,20 @@ class WatchService:
                 "subfaults", FaultModel(tuple(s for s in estimate.subfaults() if s.slip > 0),
                                         {"source": "inversion", "Mw": estimate.magnitude},
                                         None)))]
+            basis = GAUGE_ONLY if event.alert is None else "gauge inversion"
             description = (
-                f"Forecast {number}: source estimated from {len(estimate.stations)} offshore "
+                f"Forecast {number} (source: {basis}): source estimated from "
+                f"{len(estimate.stations)} offshore "
                 f"gauges with records up to {estimate.time_s / 60:.1f} min after the origin "
                 f"(Mw {estimate.magnitude:.2f}, variance reduction "
                 f"{estimate.variance_reduction:.2f}); slip of every unit source in slip.csv "
                 "(tsunami run reads it), initial sea surface in initial_sea_surface.tif.")
+            if event.alert is None:
+                description += (f" The event was opened by the gauge trigger without an "
+                                f"earthquake alert; origin time estimated ({event.trigger}).")
+            props["tsunami:source_basis"] = basis
+            props["tsunami:origin_time_basis"] = ("estimated from the gauges" if
+                                                  event.alert is None else "earthquake alert")
             props.update({
                 "tsunami:source_Mw": round(float(estimate.magnitude), 3),
                 "tsunami:source_moment_Nm": float(estimate.moment_Nm),
@@ -624,9 +805,10 @@ class WatchService:
             windows.append((sid, start, f.data_ns + 1))
         if not records:
             raise RuntimeError("no station of the database has records for this event")
-        a = event.alert
-        hypocentre = (a.longitude, a.latitude, a.depth_m if a.depth_m is not None
-                      else self.config.ensemble.default_depth_m)
+        a = event.alert  # none for an event the gauges opened: no rupture delays
+        hypocentre = None if a is None else (
+            a.longitude, a.latitude, a.depth_m if a.depth_m is not None
+            else self.config.ensemble.default_depth_m)
         estimate = invert(self.db, records, (f.data_ns - origin) / NS_PER_S,
                           hypocentre=hypocentre)
         forecast_id = f"{event.event_id}/forecast-{number:03d}"
@@ -690,3 +872,31 @@ def _alert_dict(alert: EarthquakeAlert, brief: bool = False) -> dict:
 
 def _round(value: float) -> float | None:
     return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _onset_ns(series, trigger_ns: int, threshold_m: float) -> int:
+    """The start of the wave that fired the trigger at a station: the first sample of
+    the run of good samples above a quarter of the threshold that leads up to the
+    trigger time (the trigger time itself if there is none)."""
+    t = series.time_ns
+    above = series.good() & (np.abs(np.nan_to_num(series.eta)) > 0.25 * threshold_m)
+    j = int(np.searchsorted(t, trigger_ns, side="right")) - 1
+    if j < 0 or not above[j]:
+        return int(trigger_ns)
+    while j > 0 and above[j - 1]:
+        j -= 1
+    return int(t[j])
+
+
+def _hypocentre_distance_km(a: EarthquakeAlert, b: EarthquakeAlert,
+                            default_depth_m: float) -> float:
+    """Straight-line distance (km) between two alerts' hypocentres (a sphere of the
+    mean Earth radius; a missing depth is the default depth)."""
+    r = 6371.0
+    lat1, lat2 = np.radians(a.latitude), np.radians(b.latitude)
+    dlon = np.radians(b.longitude - a.longitude)
+    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
+        lat2) * np.sin(dlon / 2) ** 2))
+    dz = ((b.depth_m if b.depth_m is not None else default_depth_m)
+          - (a.depth_m if a.depth_m is not None else default_depth_m)) / 1e3
+    return float(np.hypot(r * central, dz))

@@ -7,6 +7,10 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     state = "state"                          # folder: service state and record store
     event_id = "{origin:%Y%m%dT%H%M%S}"      # fields: origin (UTC datetime), alert (its id)
     poll_s = 1.0
+    same_event_s = 600.0                     # an alert within 10 min of an event's origin
+                                             # (or before a gauge event's trigger) joins it
+    revision_magnitude = 0.2                 # a revised alert re-runs forecast 1 when its
+    revision_km = 20.0                       # magnitude or hypocentre moves this much
 
     [forecast]
     region = "grids/okushiri1993/region.toml"
@@ -27,6 +31,12 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     kind = "anomaly"                         # or "dart"
     threshold_m = 0.1
     stations = 1
+    standby_s = 1800.0                       # no event open: the trigger looks at the last
+                                             # 30 min (a trigger opens an event itself)
+    origin_margin_s = 600.0                  # optional: origin = onset - this; default the
+                                             # database's shortest travel time to the station
+    rearm_s = 21600.0                        # the gauges alone open no event within 6 h of
+                                             # the last event's origin (the tsunami rings on)
 
     [inversion]
     update_s = 120.0                         # a new inversion every 2 minutes of data
@@ -35,6 +45,7 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     [ensemble]
     full_runs = 2                            # decisive members run with the full nest
     verify = 4                               # members per town checked on the database grid
+    percentile_maps = [50, 84, 95]           # members mapped at these percentiles ([]: none)
 """
 
 from __future__ import annotations
@@ -63,6 +74,9 @@ class WatchConfig:
     outbox: Path
     event_id: str = "{origin:%Y%m%dT%H%M%S}"
     poll_s: float = 1.0
+    same_event_s: float = 600.0
+    revision_magnitude: float = 0.2
+    revision_km: float = 20.0
     folder: Path | None = None
     alerts: Path | None = None
     replay: tuple[Path, ...] = ()
@@ -74,6 +88,9 @@ class WatchConfig:
     trigger: str = "anomaly"
     threshold_m: float = 0.1
     trigger_stations: int = 1
+    standby_s: float = 1800.0
+    origin_margin_s: float | None = None
+    rearm_s: float = 21600.0
     update_s: float = 120.0
     last_s: float = 1800.0
     pre_event_s: float = 3600.0
@@ -87,7 +104,8 @@ class WatchConfig:
         root.check_keys({"watch", "forecast", "feeds", "trigger", "inversion", "ensemble"},
                         {"forecast"})
         watch = root.table("watch") or Table({}, path, "watch")
-        watch.check_keys({"state", "event_id", "poll_s"})
+        watch.check_keys({"state", "event_id", "poll_s", "same_event_s", "revision_magnitude",
+                          "revision_km"})
         forecast = root.table("forecast", required=True)
         forecast.check_keys({"region", "duration_s", "database", "stations", "outbox"},
                             {"region", "database", "stations", "outbox"})
@@ -95,14 +113,15 @@ class WatchConfig:
         feeds.check_keys({"folder", "alerts", "replay", "replay_speed", "replay_epoch",
                           "http_port", "http_host", "http_tokens"})
         trigger = root.table("trigger") or Table({}, path, "trigger")
-        trigger.check_keys({"kind", "threshold_m", "stations"})
+        trigger.check_keys({"kind", "threshold_m", "stations", "standby_s", "origin_margin_s",
+                            "rearm_s"})
         inversion = root.table("inversion") or Table({}, path, "inversion")
         inversion.check_keys({"update_s", "last_s", "pre_event_s", "supersede_fraction"})
         ens = root.table("ensemble") or Table({}, path, "ensemble")
         ens.check_keys({"full_runs", "verify", "along_strike", "down_dip", "strike_offsets",
                         "dip_offsets", "magnitude_offsets", "saturation_magnitude",
                         "saturation_offsets", "size_sigmas", "default_depth_m",
-                        "default_mechanism"})
+                        "default_mechanism", "percentile_maps"})
 
         rule = watch.str("event_id", cls.event_id)
         try:
@@ -148,6 +167,7 @@ class WatchConfig:
                                             base.saturation_magnitude),
             saturation_offsets=numbers("saturation_offsets", base.saturation_offsets),
             size_sigmas=numbers("size_sigmas", base.size_sigmas),
+            percentile_maps=numbers("percentile_maps", base.percentile_maps),
             full_runs=ens.integer("full_runs", base.full_runs, minimum=1, maximum=20),
             verify=ens.integer("verify", base.verify, minimum=1, maximum=50),
             default_depth_m=ens.number("default_depth_m", base.default_depth_m,
@@ -172,6 +192,10 @@ class WatchConfig:
             outbox=folder(forecast, "outbox", None),
             event_id=rule,
             poll_s=watch.number("poll_s", 1.0, minimum=0.01, maximum=60.0),
+            same_event_s=watch.number("same_event_s", 600.0, minimum=0.0, maximum=7200.0),
+            revision_magnitude=watch.number("revision_magnitude", 0.2, minimum=0.0,
+                                            maximum=3.0),
+            revision_km=watch.number("revision_km", 20.0, minimum=0.0),
             folder=folder(feeds, "folder", None),
             alerts=folder(feeds, "alerts", None),
             replay=tuple(replay),
@@ -183,6 +207,10 @@ class WatchConfig:
             trigger=trigger.str("kind", "anomaly", choices={"anomaly", "dart"}),
             threshold_m=trigger.number("threshold_m", 0.1, minimum=0.005, maximum=10.0),
             trigger_stations=trigger.integer("stations", 1, minimum=1),
+            standby_s=trigger.number("standby_s", 1800.0, minimum=60.0, maximum=86400.0),
+            origin_margin_s=trigger.number("origin_margin_s", None, minimum=0.0,
+                                           maximum=86400.0),
+            rearm_s=trigger.number("rearm_s", 21600.0, minimum=0.0, maximum=7 * 86400.0),
             update_s=inversion.number("update_s", 120.0, minimum=15.0),
             last_s=inversion.number("last_s", 1800.0, minimum=60.0),
             pre_event_s=inversion.number("pre_event_s", 3600.0, minimum=0.0),
