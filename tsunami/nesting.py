@@ -121,11 +121,13 @@ class Coupling:
         # The parent's flow maxima under the child are the child's highest in each
         # block: its own there come from the child's averaged state, whose face depths
         # over partly dry blocks are no flow depths (192 m/s under Aonae_10m). Set last
-        # in each parent step, so the parent's own values never stay.
+        # in each parent step, so the parent's own values never stay. (A recorded
+        # stand-in parent, tsunami.fanout's, keeps no maxima.)
         block = (slice(self.row0, self.row0 + self.rows), slice(self.col0, self.col0 + self.cols))
         for name in ("speed_max", "momentum_flux_max"):
-            fine = getattr(c, name).reshape(self.rows, self.ratio, self.cols, self.ratio)
-            getattr(p, name)[block] = fine.max(axis=(1, 3))
+            if hasattr(p, name):
+                fine = getattr(c, name).reshape(self.rows, self.ratio, self.cols, self.ratio)
+                getattr(p, name)[block] = fine.max(axis=(1, 3))
         restrict_fluxes(c.M, c.N, p.M, p.N, self.row0, self.col0, self.ratio)
         if p.scheme == "fv2":
             child_q = (c.qx, c.qy) if c.scheme == "fv2" else _cell_discharges(c)
