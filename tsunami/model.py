@@ -146,6 +146,8 @@ class ShallowWaterModel:
         self.edge_flux = {
             "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
             "south": np.zeros(nx, self.dtype), "north": np.zeros(nx, self.dtype)}
+        # Flow depth (m) those fluxes were set with (0: the edge cell's own depth counts).
+        self.edge_depth = {side: np.zeros_like(q) for side, q in self.edge_flux.items()}
         self.eta_max = np.full(grid.shape, -np.inf, self.dtype)
         self.speed_max = np.zeros(grid.shape, self.dtype)
         self.momentum_flux_max = np.zeros(grid.shape, self.dtype)
@@ -343,8 +345,8 @@ class ShallowWaterModel:
         # Speeds first: the fluxes were computed from (and capped with) the face depths of
         # the current surface, so flux / face depth is the momentum equation's velocity.
         kernels.update_flow_maxima(
-            self.eta, self.h, self.M, self.N, s["dry"], s["speed_depth"], self.col_lo,
-            self.col_hi, self.speed_max, self.momentum_flux_max)
+            self.eta, self.h, self.M, self.N, s["dry"], *self.edge_depth.values(),
+            s["speed_depth"], self.col_lo, self.col_hi, self.speed_max, self.momentum_flux_max)
         kernels.update_surface(
             self.eta, self.h, self.M, self.N, m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south,
             dt, self.col_lo, self.col_hi, new_time, s["dry"], s["threshold"], self.eta_max,
@@ -475,5 +477,6 @@ class ShallowWaterModel:
             return self._u.astype(np.float64), self._v.astype(np.float64)
         u = np.empty(self.grid.shape, self.dtype)
         v = np.empty(self.grid.shape, self.dtype)
-        kernels.velocity_field(self.eta, self.h, self.M, self.N, self._scalars["dry"], u, v)
+        kernels.velocity_field(self.eta, self.h, self.M, self.N, self._scalars["dry"],
+                               *self.edge_depth.values(), u, v)
         return u.astype(np.float64), v.astype(np.float64)

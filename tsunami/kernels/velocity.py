@@ -33,23 +33,36 @@ def discharge_velocity(flux_a, flux_b, depth_a, depth_b, dry_depth):
 
 
 @njit(inline="always", cache=True)
-def cell_velocity(eta, h, M, N, dry_depth, j, i):
-    """(u, v) in m/s at cell (j, i); i is unsigned."""
+def cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south, edge_north, j, i):
+    """(u, v) in m/s at cell (j, i); i is unsigned.
+
+    A face on the grid's edge has no neighbour to take a face depth from: its flow depth
+    is the cell's own, or the ``edge_*`` depth the flux there was set with if that is
+    larger (a nested grid's edge, whose flux its parent shares out in proportion to that
+    depth; 0 on other grids). The parent's flux is fixed for all of a child's sub-steps
+    while the child's edge cell may drain to a film in between, and that flux over the
+    film's depth gave spurious speeds of up to 54 m/s at the Okushiri nests' edges.
+    """
     ny, nx = eta.shape
     here = eta[j, i] + h[j, i]
-    west = face_depth(eta[j, i - U1], eta[j, i], h[j, i - U1], h[j, i]) if i > 0 else here
-    east = face_depth(eta[j, i], eta[j, i + U1], h[j, i], h[j, i + U1]) if i < nx - 1 else here
-    south = face_depth(eta[j - 1, i], eta[j, i], h[j - 1, i], h[j, i]) if j > 0 else here
-    north = face_depth(eta[j, i], eta[j + 1, i], h[j, i], h[j + 1, i]) if j < ny - 1 else here
+    west = face_depth(eta[j, i - U1], eta[j, i], h[j, i - U1], h[j, i]) if i > 0 else max(
+        here, edge_west[j])
+    east = face_depth(eta[j, i], eta[j, i + U1], h[j, i], h[j, i + U1]) if i < nx - 1 else max(
+        here, edge_east[j])
+    south = face_depth(eta[j - 1, i], eta[j, i], h[j - 1, i], h[j, i]) if j > 0 else max(
+        here, edge_south[i])
+    north = face_depth(eta[j, i], eta[j + 1, i], h[j, i], h[j + 1, i]) if j < ny - 1 else max(
+        here, edge_north[i])
     u = discharge_velocity(M[j, i], M[j, i + U1], west, east, dry_depth)
     v = discharge_velocity(N[j, i], N[j + 1, i], south, north, dry_depth)
     return u, v
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def update_flow_maxima(eta, h, M, N, dry_depth, speed_depth, col_lo, col_hi, speed_max,
-                       momentum_flux_max):
-    """Running maximum speed (m/s) and momentum flux D u^2 (m^3/s^2) where D > speed_depth."""
+def update_flow_maxima(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south, edge_north,
+                       speed_depth, col_lo, col_hi, speed_max, momentum_flux_max):
+    """Running maximum speed (m/s) and momentum flux D u^2 (m^3/s^2) where D > speed_depth
+    (``edge_*``: see :func:`cell_velocity`)."""
     ny, _nx = eta.shape
     zero = typed(0.0, dry_depth)
     for row in prange(ny):
@@ -57,7 +70,8 @@ def update_flow_maxima(eta, h, M, N, dry_depth, speed_depth, col_lo, col_hi, spe
         fp_mode = flush_denormals()
         for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
             depth = eta[j, i] + h[j, i]
-            u, v = cell_velocity(eta, h, M, N, dry_depth, j, i)
+            u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south,
+                                 edge_north, j, i)
             speed2 = u * u + v * v if depth > speed_depth else zero
             previous = speed_max[j, i]
             speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
@@ -66,12 +80,14 @@ def update_flow_maxima(eta, h, M, N, dry_depth, speed_depth, col_lo, col_hi, spe
 
 
 @njit(parallel=True, cache=True)
-def velocity_field(eta, h, M, N, dry_depth, u_out, v_out):
+def velocity_field(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south, edge_north,
+                   u_out, v_out):
     """Cell velocities of the whole grid into ``u_out``/``v_out``."""
     ny, nx = eta.shape
     for row in prange(ny):
         j = np.int64(row)
         for i in range(np.uint64(0), np.uint64(nx)):
-            u, v = cell_velocity(eta, h, M, N, dry_depth, j, i)
+            u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south,
+                                 edge_north, j, i)
             u_out[j, i] = u
             v_out[j, i] = v
