@@ -193,8 +193,7 @@ def test_a_leapfrog_child_sub_cycles_by_its_own_actual_speeds():
         assert child.dt * coupling.substeps == pytest.approx(parent.dt, rel=1e-9)
         assert coupling.substeps == 1 or parent.dt / (coupling.substeps - 1) > coupling.stable
         courant.append(0.7 * child.dt / child.stable_time_step())
-    assert max(courant) <= 0.7 * STEP_MARGIN
-    assert min(courant) > 0.5
+    assert max(courant) <= 0.7 * STEP_MARGIN  # (whole sub-steps: it may be far below)
     assert np.isfinite(child.eta_max).any()
 
 
