@@ -207,8 +207,8 @@ class ShallowWaterModel:
             return self.cfl / self._wave_rate()
         m, s = self.metrics, self._scalars
         kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
-                               s["speed_depth"], m.inv_dx_c, m.inv_dy, self.col_lo,
-                               self.col_hi, self._rate_rows)
+                               *self.edge_depth.values(), s["speed_depth"], m.inv_dx_c,
+                               m.inv_dy, self.col_lo, self.col_hi, self._rate_rows)
         if self._still_rate is None:
             widths, dy = self.grid.cell_widths()
             self._still_rate = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth)

@@ -20,8 +20,8 @@ from tsunami.kernels.velocity import cell_velocity
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def wave_rate_rows(eta, h, M, N, g, dry_depth, film_depth, inv_dx_c, inv_dy, col_lo, col_hi,
-                   rates):
+def wave_rate_rows(eta, h, M, N, g, dry_depth, edge_west, edge_east, edge_south, edge_north,
+                   film_depth, inv_dx_c, inv_dy, col_lo, col_hi, rates):
     """``rates[j]``: max over row j's active cells deeper than ``film_depth`` of
     (|u| + sqrt(g D)) sqrt(1/dx^2 + 1/dy^2) (1/s); 0 where none is."""
     ny, _nx = eta.shape
@@ -34,7 +34,8 @@ def wave_rate_rows(eta, h, M, N, g, dry_depth, film_depth, inv_dx_c, inv_dy, col
         for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
             depth = eta[j, i] + h[j, i]
             if depth > film_depth:
-                u, v = cell_velocity(eta, h, M, N, dry_depth, j, i)
+                u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
+                                     edge_south, edge_north, j, i)
                 rate = max(rate, (np.sqrt(u * u + v * v) + np.sqrt(g * depth)) * factor)
         rates[j] = rate
         restore_fp_mode(fp_mode)
