@@ -294,8 +294,15 @@ def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_pa
 
         with pytest.raises(Superseded):
             check(running, 10.0)  # a tenth done: the newer one comes sooner
+        service._superseding_since = None  # (a new situation: no attempt stopped before)
         check(running, 60.0)  # more than half done: let it finish
         check(alert_forecast, 1.0)  # the alert forecast is never superseded
+        # Data windows arriving every 20 s must not stop attempt after attempt: the
+        # delay counts from the first attempt that was stopped (10 s before the one
+        # above), so after 50 s in all the running attempt goes on.
+        service._superseding_since = time.monotonic() - 55.0
+        service.state.queue(event.event_id, "inversion", origin + 440 * NS_PER_S)
+        check(running, 5.0)
 
 
 def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):
