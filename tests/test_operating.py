@@ -119,3 +119,10 @@ def test_sigterm_interrupts_a_command_like_ctrl_c():
                           timeout=120)
     assert done.returncode == 130
     assert "interrupted" in done.stderr
+
+
+@pytest.mark.parametrize(("option", "value"), [("--workers", "abc"), ("--workers", "0,2"),
+                                               ("--duration", "nan"), ("--duration", "-5")])
+def test_fan_out_bench_options_are_checked_before_it_runs(option, value, capsys):
+    assert cli.main(["bench", "--fan-out", option, value]) == 2
+    assert f"field '{option}'" in capsys.readouterr().err

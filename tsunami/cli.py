@@ -476,7 +476,16 @@ def _bench(args) -> int:
     elif args.fan_out:
         from tsunami.fanout.bench import COAST_TOWNS, fanout_scaling
 
-        workers = tuple(int(w) for w in str(args.workers).split(","))
+        try:
+            workers = tuple(int(w) for w in str(args.workers).split(","))
+        except ValueError:
+            workers = ()
+        if not workers or min(workers) < 1:
+            raise InputError(COMMAND_LINE, "--workers", "worker counts are whole numbers "
+                             f">= 1, comma-separated; got {args.workers!r}")
+        if not 0.0 < args.duration < float("inf"):
+            raise InputError(COMMAND_LINE, "--duration", "simulated seconds must be finite "
+                             f"and positive; got {args.duration!r}")
         print(fanout_scaling(args.region or COAST_TOWNS, args.scenario, workers,
                              args.duration,
                              progress=lambda line: print(line, file=sys.stderr)).report())
