@@ -1,5 +1,7 @@
 """`tsunami run` end to end: outputs with units and CRS, progress, failures keep old files."""
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -19,8 +21,12 @@ SCENARIO = ROOT / "scenarios" / "conical_island_case_a.toml"
 
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory):
+    """The laboratory case, run once for the module (a minute or two); its stderr is kept."""
     out = tmp_path_factory.mktemp("run")
-    assert cli.main(["run", str(REGION), str(SCENARIO), "--out", str(out)]) == 0
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        assert cli.main(["run", str(REGION), str(SCENARIO), "--out", str(out)]) == 0
+    (out / "stderr.txt").write_text(stderr.getvalue())
     return out
 
 
@@ -48,9 +54,8 @@ def test_gauges_as_netcdf_and_csv(lab_run):
     assert summary["grids"]["basin"]["runup_m"] > 0
 
 
-def test_progress_shows_simulated_time(tmp_path, capsys):
-    assert cli.main(["run", str(REGION), str(SCENARIO), "--out", str(tmp_path)]) == 0
-    err = capsys.readouterr().err
+def test_progress_shows_simulated_time(lab_run):
+    err = (lab_run / "stderr.txt").read_text()
     assert "simulated" in err and "14/14 s" in err
 
 

@@ -42,6 +42,8 @@ from tsunami.errors import (
     is_netcdf_error,
 )
 from tsunami.realtime.commands import add_feeds_parser, add_source_parsers, add_watch_parser
+from tsunami.model import SCHEMES
+from tsunami.warmup import DTYPES
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").
 CLI_RANGES = {
@@ -109,6 +111,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="folder for comparison plots (default: validation_output)")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
     p.set_defaults(handler=_validate)
+
+    p = commands.add_parser("compile", help="compile the Numba kernels into the on-disk cache "
+                            "ahead of the first run (about a minute per scheme and precision)")
+    p.add_argument("--dtype", choices=DTYPES, action="append",
+                   help="precision(s) to compile (default: both)")
+    p.add_argument("--scheme", choices=SCHEMES, action="append",
+                   help="scheme(s) to compile (default: both)")
+    p.add_argument("--no-damage", action="store_true",
+                   help="skip the damage Monte Carlo kernel")
+    p.set_defaults(handler=_compile)
 
     p = commands.add_parser("bench", help="measure kernel throughput")
     p.add_argument("--size", type=int, default=None,
@@ -425,6 +437,18 @@ def _sweep(args) -> int:
     from tsunami.sweep import cli as sweep_cli
 
     return sweep_cli.main(args, _output_crs(args, None))
+
+
+def _compile(args) -> int:
+    from tsunami.warmup import compile_kernels
+
+    def log(line: str) -> None:
+        print(f"compiled {line}", file=sys.stderr, flush=True)
+
+    seconds = compile_kernels(args.dtype or DTYPES, args.scheme or SCHEMES,
+                              damage=not args.no_damage, log=log)
+    print(f"kernels compiled or loaded from the cache in {sum(seconds.values()):.1f} s")
+    return 0
 
 
 def _validate(args) -> int:
