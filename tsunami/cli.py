@@ -41,8 +41,8 @@ from tsunami.errors import (
     environment_fault,
     is_netcdf_error,
 )
-from tsunami.realtime.commands import add_feeds_parser, add_source_parsers, add_watch_parser
 from tsunami.model import SCHEMES
+from tsunami.realtime.commands import add_feeds_parser, add_source_parsers, add_watch_parser
 from tsunami.warmup import DTYPES
 
 #: Plausible ranges of numeric command-line options (README, "Plausible ranges").

@@ -169,6 +169,8 @@ def exceedance_map(path: Path, town: str, elevation: np.ndarray, layers: list[La
         ax.tick_params(labelsize=7)
     epsg = layers[0].crs.to_epsg()
     axes[0][0].set_ylabel(f"northing (m), EPSG:{epsg}" if epsg else "northing (m)")
+    for ax in axes[0]:
+        ax.set_xlabel("easting (m)", fontsize=8)
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probability")
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=100)
