@@ -27,8 +27,8 @@ Before stepping, the bathymetries are made consistent: near its edges the child'
 is blended toward the parent's, and the parent's depth under the child becomes the mean
 of the child's, so the feedback conserves volume and mismatching DEM sources make no
 spurious waves at the nest edge. Each child takes ``n`` sub-steps per parent step, the
-fewest its own CFL condition allows: fixed for a leapfrog child, re-evaluated every
-parent step from the actual wave and flow speeds for an ``fv2`` child.
+fewest its own CFL condition allows, re-evaluated every parent step from the actual wave
+and flow speeds (:meth:`ShallowWaterModel.next_time_step`).
 """
 
 from __future__ import annotations
@@ -290,10 +290,8 @@ class NestedModel:
 
     @staticmethod
     def _set_substeps(c: Coupling, parent_dt: float) -> None:
-        """Fewest sub-steps the child's CFL allows; a leapfrog child keeps the stable step
-        it had at the start (its scheme's step is fixed), an fv2 child's follows its flow."""
-        if c.stable is None or c.child.scheme == "fv2":
-            c.stable = c.child.stable_time_step()
+        """Fewest sub-steps the child's CFL allows, from its actual speeds."""
+        c.stable = c.child.next_time_step(c.stable)
         c.substeps = max(1, math.ceil(parent_dt / c.stable - 1e-9))
         c.child.dt = parent_dt / c.substeps
 
@@ -329,8 +327,7 @@ class NestedModel:
         for c in children:
             start = time.perf_counter()
             c.new = c.parent_edges()
-            if model.scheme == "fv2" or c.child.scheme == "fv2":
-                self._set_substeps(c, model.dt)
+            self._set_substeps(c, model.dt)
             own += time.perf_counter() - start
             for k in range(1, c.substeps + 1):
                 start = time.perf_counter()
