@@ -41,10 +41,11 @@ LIMITER_THETA = 1.3
 SPAN_MARGIN = 3
 FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine or finer
 # The leapfrog measures its wave and flow speeds every SPEED_CHECK_STEPS steps (a nested
-# child: every parent step) and sets its step for speeds STEP_MARGIN above those measured
-# (room for them to grow until the next measurement); it keeps that step while the
-# measured speeds stay below that or fall by no more than as much again: a staggered
-# leapfrog whose step changed every step would keep shifting its half-step flux levels.
+# child: at the first parent step after as many of its own) and sets its step for speeds
+# STEP_MARGIN above those measured (room for them to grow until the next measurement); it
+# keeps that step while the measured speeds stay below that or fall by no more than as
+# much again: a staggered leapfrog whose step changed every step would keep shifting its
+# half-step flux levels.
 STEP_MARGIN = 1.1
 SPEED_CHECK_STEPS = 4
 
@@ -151,6 +152,9 @@ class ShallowWaterModel:
         # Per row, the CFL rate of the state (1/s): the time step's measurement.
         self._rate_rows = np.zeros(ny, self.dtype)
         self._still_rate = None  # that of a wave in the deepest water, for a still grid
+        # 1 where a cell's speeds count toward the leapfrog's step; a nest sets 0 under a
+        # child, whose feedback replaces this grid's state there every step.
+        self.time_step_cells = np.ones(grid.shape, np.uint8)
         self._ratio = np.ones(grid.shape, self.dtype)
         # Active columns per row; the whole grid unless narrowed by activity tracking.
         self.col_lo = np.zeros(ny, np.int64)
@@ -207,8 +211,9 @@ class ShallowWaterModel:
             return self.cfl / self._wave_rate()
         m, s = self.metrics, self._scalars
         kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
-                               *self.edge_depth.values(), s["speed_depth"], m.inv_dx_c,
-                               m.inv_dy, self.col_lo, self.col_hi, self._rate_rows)
+                               *self.edge_depth.values(), s["speed_depth"],
+                               self.time_step_cells, m.inv_dx_c, m.inv_dy, self.col_lo,
+                               self.col_hi, self._rate_rows)
         if self._still_rate is None:
             widths, dy = self.grid.cell_widths()
             self._still_rate = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth)
@@ -217,8 +222,8 @@ class ShallowWaterModel:
 
     def next_time_step(self, current: float | None) -> float:
         """The time step (s) to take next, given the current one (``None`` before the
-        first step). Grids that choose their own step call this before every step, and a
-        nest before every parent step for each child (its sub-steps follow).
+        first step). Grids that choose their own step call this every step (the leapfrog
+        every ``SPEED_CHECK_STEPS``), and a nest for each child (its sub-steps follow).
 
         fv2: the CFL step of the current state (its cost is part of the step's last stage).
 
