@@ -9,9 +9,11 @@ the running maxima. Two schemes advance it (a per-grid choice, ``scheme``):
   momentum, boundary fluxes and the positivity limiter;
 * ``"fv2"``: a second-order well-balanced finite-volume scheme (hydrostatic
   reconstruction, HLL, MUSCL, Heun) with cell-centred discharges ``qx``, ``qy``, for the
-  grids where the coast floods (:mod:`tsunami.kernels.finite_volume`); its time step
-  follows the actual wave and flow speeds, and ``M``/``N`` hold the volume fluxes it moved
-  through each face over the last step.
+  grids where the coast floods (:mod:`tsunami.kernels.finite_volume`); ``M``/``N`` hold
+  the volume fluxes it moved through each face over the last step.
+
+Both take their time step from the actual wave and flow speeds, re-evaluated as the flow
+evolves (:meth:`ShallowWaterModel.next_time_step`).
 
  Several models are coupled into a nest by :class:`tsunami.nesting.NestedModel`;
 time loops, output and progress belong to :class:`tsunami.simulation.Simulation`.
@@ -38,6 +40,14 @@ LIMITER_THETA = 1.3
 # most two cells per step (one per stage).
 SPAN_MARGIN = 3
 FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine or finer
+# The leapfrog measures its wave and flow speeds every SPEED_CHECK_STEPS steps (a nested
+# child: at the first parent step after as many of its own) and sets its step for speeds
+# STEP_MARGIN above those measured (room for them to grow until the next measurement); it
+# keeps that step while the measured speeds stay below that or fall by no more than as
+# much again: a staggered leapfrog whose step changed every step would keep shifting its
+# half-step flux levels.
+STEP_MARGIN = 1.1
+SPEED_CHECK_STEPS = 4
 
 
 def default_scheme(grid: Grid, depth: np.ndarray, parent_scheme: str | None = None) -> str:
@@ -76,8 +86,9 @@ class ShallowWaterModel:
     max_speed: cap on the flow speed (m/s) guarding thin-film spikes at the shoreline.
     arrival_threshold: rise above the still level (m) that defines the arrival time.
     blowup_elevation: a surface this far (m) above the still level is a blow-up.
-    scheme: ``"leapfrog"`` (default) or ``"fv2"`` (see the module docstring). An ``fv2``
-        grid without a fixed ``dt`` re-evaluates its time step every step.
+    scheme: ``"leapfrog"`` (default) or ``"fv2"`` (see the module docstring). A grid
+        without a fixed ``dt`` re-evaluates its time step every step
+        (:meth:`next_time_step`).
     limiter_theta: fv2's slope limiter (generalised minmod: 1 minmod, 2 monotonised
         central; 0 makes the scheme first order, for comparisons).
     """
@@ -138,6 +149,12 @@ class ShallowWaterModel:
         self._M_next = np.zeros_like(self.M)
         self._N_next = np.zeros_like(self.N)
         self._limit_rows = np.zeros(ny + 1, np.uint8)
+        # Per row, the CFL rate of the state (1/s): the time step's measurement.
+        self._rate_rows = np.zeros(ny, self.dtype)
+        self._still_rate = None  # that of a wave in the deepest water, for a still grid
+        # 1 where a cell's speeds count toward the leapfrog's step; a nest sets 0 under a
+        # child, whose feedback replaces this grid's state there every step.
+        self.time_step_cells = np.ones(grid.shape, np.uint8)
         self._ratio = np.ones(grid.shape, self.dtype)
         # Active columns per row; the whole grid unless narrowed by activity tracking.
         self.col_lo = np.zeros(ny, np.int64)
@@ -157,8 +174,8 @@ class ShallowWaterModel:
         self.iteration = 0
         # None: the CFL step of the state at the first step (set() may still change it).
         self._dt = float(dt) if dt is not None else None
-        # fv2 grids re-evaluate dt every step unless it was fixed (by the user or a nest).
-        self.adaptive = dt is None and scheme == "fv2"
+        # dt is re-evaluated every step unless it was fixed (by the user or a nest).
+        self.adaptive = dt is None
         if scheme == "fv2":
             self._allocate_finite_volume()
         self._scalars = dict(g=t(gravity), dry=t(dry_depth), linear=t(min(linear_depth, 1e30)),
@@ -168,8 +185,8 @@ class ShallowWaterModel:
 
     @property
     def dt(self) -> float:
-        """Time step (s); until the first step, the CFL step of the current state."""
-        return self._dt if self._dt is not None else self.stable_time_step()
+        """Time step (s); until the first step, the one the current state calls for."""
+        return self._dt if self._dt is not None else self.next_time_step(None)
 
     @dt.setter
     def dt(self, value: float) -> None:
@@ -179,30 +196,48 @@ class ShallowWaterModel:
 
     # -- set-up ---------------------------------------------------------------------------
     def stable_time_step(self) -> float:
-        """CFL time step (s) of the current state.
+        """CFL time step (s) of the current state, from the actual wave and flow speeds
+        (c = sqrt(g D) over wet cells; for a still or dry grid, that of a wave in its
+        deepest water).
 
-        fv2: cfl / max((|u| + c) / dx + (|v| + c) / dy) over wet cells, c = sqrt(g D): the
-        actual wave and flow speeds, re-evaluated as the flow evolves.
+        fv2: cfl / max((|u| + c) / dx + (|v| + c) / dy).
 
-        leapfrog: cfl / (c sqrt(1/dx^2 + 1/dy^2)), where c is the fastest characteristic
-        speed |u| + sqrt(g D) the run can reach: at least that of the current state (a large
-        initial wave, such as a breaking solitary wave of H/d = 0.3, travels 1.4 times
-        faster than sqrt(g d)), and on a grid with land, sqrt(g h_max) plus ``max_speed``:
-        inundation flows on a shallow fine grid run as fast as the deepest water's wave
-        speed or faster (Monai valley, 20 m/s). The leapfrog keeps this one step for the
-        whole run.
+        leapfrog: cfl / max((|u, v| + c) sqrt(1/dx^2 + 1/dy^2)) over cells deeper than
+        ``speed_depth`` (:mod:`tsunami.kernels.time_step`: the leapfrog's stability limit
+        counts the wave in both directions at once; films are left out, their flux is
+        capped at ``max_speed`` times their depth).
         """
         if self.scheme == "fv2":
             return self.cfl / self._wave_rate()
-        widths, dy = self.grid.cell_widths()
-        depth = np.maximum(self.depth.astype(np.float64), 0.0)
-        u, v = self.velocities()
-        celerity = float(np.max(np.hypot(u, v) + np.sqrt(self.gravity * depth)))
-        deepest = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth))
-        if np.any(~self.initially_wet):
-            deepest += self.max_speed
-        celerity = max(celerity, deepest)
-        return float(self.cfl / (celerity * np.sqrt(1.0 / widths.min() ** 2 + 1.0 / dy**2)))
+        m, s = self.metrics, self._scalars
+        kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
+                               *self.edge_depth.values(), s["speed_depth"],
+                               self.time_step_cells, m.inv_dx_c, m.inv_dy, self.col_lo,
+                               self.col_hi, self._rate_rows)
+        if self._still_rate is None:
+            widths, dy = self.grid.cell_widths()
+            self._still_rate = np.sqrt(self.gravity * max(float(self.h.max()), self.dry_depth)
+                                       ) * np.sqrt(1.0 / widths.min() ** 2 + 1.0 / dy**2)
+        return float(self.cfl / max(float(self._rate_rows.max()), self._still_rate))
+
+    def next_time_step(self, current: float | None) -> float:
+        """The time step (s) to take next, given the current one (``None`` before the
+        first step). Grids that choose their own step call this every step (the leapfrog
+        every ``SPEED_CHECK_STEPS``), and a nest for each child (its sub-steps follow).
+
+        fv2: the CFL step of the current state (its cost is part of the step's last stage).
+
+        leapfrog: the CFL step for speeds ``STEP_MARGIN`` above those measured now; the
+        current step is kept while it lies between that and ``STEP_MARGIN`` below it
+        again, so the step changes only when the measured speeds change by more than about
+        10 % (the Courant number stays between 0.83 and 1 times ``cfl``).
+        """
+        stable = self.stable_time_step()
+        if self.scheme == "fv2":
+            return stable
+        if current is None or current > stable or current * STEP_MARGIN**2 < stable:
+            return stable / STEP_MARGIN
+        return current
 
     def set(self, eta: np.ndarray | float | None = None, u: np.ndarray | None = None,
             v: np.ndarray | None = None) -> None:
@@ -258,6 +293,7 @@ class ShallowWaterModel:
         self.h[...] = depth
         self.eta[...] = np.maximum(surface, -depth)
         self.initially_wet = depth > self.dry_depth
+        self._still_rate = None
         self.state_changed()
         self._record_initial_maxima()
 
@@ -282,7 +318,6 @@ class ShallowWaterModel:
         y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
         self._x_faces = tuple(x_faces() for _ in range(4))
         self._y_faces = tuple(y_faces() for _ in range(4))
-        self._rate_rows = np.zeros(ny, self.dtype)
         self._rates = np.zeros((ny, nx), self.dtype)
         # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
         self._limited_rows = np.zeros(ny, np.uint8)
@@ -337,8 +372,8 @@ class ShallowWaterModel:
         if self.scheme == "fv2":
             self._step_fv2()
             return
-        if self._dt is None:
-            self._dt = self.stable_time_step()
+        if self._dt is None or (self.adaptive and self.iteration % SPEED_CHECK_STEPS == 0):
+            self._dt = self.next_time_step(self._dt)
         m, s, t = self.metrics, self._scalars, self.dtype.type
         dt = t(self._dt)
         new_time = self.time + self.dt

@@ -27,8 +27,10 @@ Before stepping, the bathymetries are made consistent: near its edges the child'
 is blended toward the parent's, and the parent's depth under the child becomes the mean
 of the child's, so the feedback conserves volume and mismatching DEM sources make no
 spurious waves at the nest edge. Each child takes ``n`` sub-steps per parent step, the
-fewest its own CFL condition allows: fixed for a leapfrog child, re-evaluated every
-parent step from the actual wave and flow speeds for an ``fv2`` child.
+fewest its own CFL condition allows, re-chosen every parent step from the child's last
+measured wave and flow speeds (:meth:`ShallowWaterModel.next_time_step`; an fv2 child's
+are measured every parent step, a leapfrog child's every 4 of its steps). A parent's
+cells under a child are left out of its own time step.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ import numpy as np
 
 from tsunami.boundaries import Boundaries, Nested
 from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_surface
-from tsunami.model import ShallowWaterModel
+from tsunami.model import SPEED_CHECK_STEPS, ShallowWaterModel
 
 EDGE_BLEND_PARENT_CELLS = 2  # child depth blended to the parent's over this many parent cells
 
@@ -57,6 +59,7 @@ class Coupling:
     col0: int
     substeps: int = 1
     stable: float | None = None  # the child's stable time step (s)
+    measured_at: int = 0  # the child's iteration when ``stable`` was last measured
     old: dict[str, np.ndarray] = field(default_factory=dict)
     new: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -248,6 +251,12 @@ class NestedModel:
                 _blend_edge(c)
             for c in reversed(self.couplings):
                 _average_into_parent(c)
+        # A parent's cells under a child take the child's state after every parent step
+        # (feed_back): their own speeds, from block means over partly dry blocks, are no
+        # flow speeds (up to 144 m/s under Aonae_10m) and leave its time step alone.
+        for c in self.couplings:
+            if hasattr(c.parent, "time_step_cells"):  # (not a recorded stand-in parent)
+                c.parent.time_step_cells[c.row0:c.row0 + c.rows, c.col0:c.col0 + c.cols] = 0
         self._prepared = False
         # Called with each grid's model right after every step of that grid (before its
         # children catch up): tsunami.fanout records a town's boundary forcing here.
@@ -290,10 +299,14 @@ class NestedModel:
 
     @staticmethod
     def _set_substeps(c: Coupling, parent_dt: float) -> None:
-        """Fewest sub-steps the child's CFL allows; a leapfrog child keeps the stable step
-        it had at the start (its scheme's step is fixed), an fv2 child's follows its flow."""
-        if c.stable is None or c.child.scheme == "fv2":
-            c.stable = c.child.stable_time_step()
+        """Fewest sub-steps the child's CFL allows, from its actual speeds: an fv2
+        child's every parent step (its last stage measures them), a leapfrog child's once
+        it has taken ``SPEED_CHECK_STEPS`` steps since they were last measured, as a grid
+        that chooses its own step does (a measurement costs a pass over the grid)."""
+        if (c.stable is None or c.child.scheme == "fv2"
+                or c.child.iteration - c.measured_at >= SPEED_CHECK_STEPS):
+            c.stable = c.child.next_time_step(c.stable)
+            c.measured_at = c.child.iteration
         c.substeps = max(1, math.ceil(parent_dt / c.stable - 1e-9))
         c.child.dt = parent_dt / c.substeps
 
@@ -329,8 +342,7 @@ class NestedModel:
         for c in children:
             start = time.perf_counter()
             c.new = c.parent_edges()
-            if model.scheme == "fv2" or c.child.scheme == "fv2":
-                self._set_substeps(c, model.dt)
+            self._set_substeps(c, model.dt)
             own += time.perf_counter() - start
             for k in range(1, c.substeps + 1):
                 start = time.perf_counter()

@@ -195,7 +195,10 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
     nest = NestedModel([(stand_in, None, None)] +
                        [(models[n], p, r) for n, p, r in task.levels],
                        prepare_bathymetry=False)
-    Simulation(nest, task.stop_time).run()
+    # Every step the parent took: in the two-way run the root's last step ends at or past
+    # stop_time and the parent's sub-steps finish it, so with time steps that follow the
+    # flow the parent's last frame may lie a step or more past stop_time.
+    Simulation(nest, max(task.stop_time, task.recording.times[-1])).run()
     fields = grid_fields(task.models, task.attrs, nest.covered)
     return TownResult(task.town, fields, {m.grid.name: m.iteration for m in task.models},
                       time.perf_counter() - wall, time.process_time() - cpu,

@@ -20,6 +20,7 @@ from tsunami.kernels.finite_volume import (
 )
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
+from tsunami.kernels.time_step import wave_rate_rows
 from tsunami.kernels.velocity import update_flow_maxima, velocity_field
 
 threads.configure()
@@ -40,4 +41,5 @@ __all__ = [
     "update_fluxes",
     "update_surface",
     "velocity_field",
+    "wave_rate_rows",
 ]
