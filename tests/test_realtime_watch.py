@@ -357,6 +357,8 @@ def test_forecast_1_over_a_window_then_the_full_duration(setup, tmp_path):
     outer = next(iter(details[0]["steps"]))
     steps = sum(d["steps"][outer] for d in details)
     assert len(calls) == steps  # one callback per outer step
+    for d in details:  # every outer step accounted to the kernel threads it ran on
+        assert sum(d["steps_by_kernel_threads"].values()) == d["steps"][outer]
     passes = sum(d["ingest_passes"] for d in details)
     assert passes == sum(1 for c in calls if c > 0)  # no query between passes
     # Each pass takes two readings (the check, the pass): at most one pass per

@@ -93,7 +93,10 @@ class RealtimeBenchmark:
             if steps:
                 lines.append(f"  {sum(steps.values())} grid steps ("
                              + ", ".join(f"{k} {v}" for k, v in steps.items())
-                             + f"); {f.get('ingest_passes', 0)} ingest passes")
+                             + f"); {f.get('ingest_passes', 0)} ingest passes; outer steps "
+                             "by kernel threads: " + ", ".join(
+                                 f"{n}: {k}" for n, k in f.get("steps_by_kernel_threads",
+                                                              {}).items()))
         return "\n".join(lines)
 
 

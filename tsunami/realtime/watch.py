@@ -856,6 +856,7 @@ class WatchService:
                   "steps": {k: sum(r.steps.get(k, 0) for r in results)
                             for k in results[0].steps},
                   "ingest_passes": self.ingest_passes - passes_before,
+                  "steps_by_kernel_threads": _sum_counts(r.steps_by_threads for r in results),
                   "simulated_s": duration,
                   "stage_end_after_origin_s": {**timeline, "publication": published},
                   "description": description}
@@ -907,6 +908,14 @@ class WatchService:
 
     def published(self, event_id: str) -> dict[int, Path]:
         return published_forecasts(self.outbox / event_id)
+
+
+def _sum_counts(counts: Iterable[dict[int, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[str(k)] = out.get(str(k), 0) + v
+    return out
 
 
 @contextlib.contextmanager
