@@ -88,6 +88,9 @@ class RealtimeBenchmark:
                 end = f"{end:.1f}" if isinstance(end, float) else ""
                 used = f"{cpu[name]:.1f}" if name in cpu else ""
                 lines.append(f"  {name:<18}{value:>9.1f}{used:>9}{end:>22}")
+            if "total" in cpu:  # damage and export run inside the publication
+                rest = cpu["total"] - sum(v for k, v in cpu.items() if k != "total")
+                lines.append(f"  {'damage + export':<18}{'':>9}{rest:>9.1f}")
             lines.append(f"  {'publication':<18}{'':>18}{ends['publication']:>22.1f}")
             steps = f.get("steps", {})
             if steps:
