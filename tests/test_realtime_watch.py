@@ -691,3 +691,34 @@ def _check_percentile_maps(item: dict, folder: Path, twin) -> None:
                                               db.points[p].model_lat)])
                          for p in db.forecast_points]
     assert np.mean(values["p95"]) >= np.mean(values["p50"]), values
+
+
+def test_realtime_bench_report_gives_every_forecast_its_stages_cpu_and_threads():
+    """`tsunami bench --realtime` prints, for forecast 1 and 2 alike, the wall and CPU
+    seconds of each stage, when each ended after the origin, the grid steps, the ingest
+    passes and the kernel threads the outer steps ran on."""
+    from tsunami.realtime.bench import RealtimeBenchmark
+
+    def forecast(number, kind, stages, cpu, ends):
+        return {"forecast": number, "kind": kind, "simulated_s": 1800.0 * number,
+                "wall_s": 300.0, "published_after_origin_s": ends["publication"],
+                "stages_s": stages, "cpu_s": cpu, "stage_end_after_origin_s": ends,
+                "steps": {"outer": 10, "inner": 30}, "ingest_passes": 7,
+                "steps_by_kernel_threads": {"2": 9, "1": 1}}
+
+    report = RealtimeBenchmark([
+        forecast(1, "alert", {"ranking_s": 7.0, "simulation_s": 280.0, "export": 8.0},
+                 {"ranking": 6.0, "simulation": 500.0, "total": 515.0},
+                 {"receipt": 180.0, "source": 187.0, "simulation": 467.0,
+                  "publication": 475.0}),
+        forecast(2, "inversion", {"inversion_s": 0.3, "simulation_s": 560.0},
+                 {"inversion": 0.2, "simulation": 990.0, "total": 1000.0},
+                 {"receipt": 475.0, "trigger": 15.0, "source": 475.3, "simulation": 1035.0,
+                  "publication": 1040.0})], None, 100).report()
+    assert "forecast 1 (alert, 1800 s simulated): published 475 s" in report
+    assert "forecast 2 (inversion, 3600 s simulated): published 1040 s" in report
+    lines = report.splitlines()
+    assert any(line.split()[:3] == ["simulation", "280.0", "500.0"] for line in lines)
+    assert any(line.split() == ["damage", "+", "export", "9.0"] for line in lines)
+    assert any(line.split()[:2] == ["trigger", "15.0"] for line in lines)
+    assert report.count("outer steps by kernel threads: 2: 9, 1: 1") == 2
