@@ -686,7 +686,9 @@ class WatchService:
             self._running = None
         self._superseding_since = None
         self.state.update(f, status="published", folder=str(folder), detail=detail)
-        self.state.put("forecast_wall_s", str(detail["wall_s"]))
+        # What a forecast of the full duration takes (forecast 1 may simulate less).
+        self.state.put("forecast_wall_s", str(detail["wall_s"] * self.config.duration_s
+                                              / detail["simulated_s"]))
         log.info("forecast %d of %s published: %s", number, event.event_id, folder)
         if f.kind == "alert" and self.config.alert_window_s < self.config.duration_s:
             # Forecast 1 covered a window only: the full duration follows, from the
@@ -700,6 +702,8 @@ class WatchService:
 
         cfg = self.config
         start, start_cpu = time.perf_counter(), time.process_time()
+        # An extension starts when the forecasts before it are done, not at the alert.
+        begun_ns = max(f.data_ns, self.clock()) if f.kind == "extension" else f.data_ns
         passes_before = self.ingest_passes
         origin = event.origin_ns
         work = cfg.state / "work" / f"{event.event_id}-{number:03d}"
@@ -830,7 +834,7 @@ class WatchService:
         copies.append(work / "coastal_maxima.csv")
         props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
         # Stage ends after the origin: receipt on the service's clock, then measured wall.
-        received = (f.data_ns - origin) / NS_PER_S
+        received = (begun_ns - origin) / NS_PER_S
         timeline = {"receipt": received}
         if event.trigger_ns is not None and f.kind == "inversion":
             timeline["trigger"] = (event.trigger_ns - origin) / NS_PER_S
