@@ -223,6 +223,7 @@ def test_alert_then_growing_windows_kill_and_restart(setup, twin):
     ('kind = "anomaly"', "trigger.kind"),
     ('full_runs = 1', "ensemble.full_runs"),
     ('update_s = 120.0', "inversion.update_s"),
+    ('duration_s = 2400.0', "forecast.alert_duration_s"),
     ('folder = "incoming"', "feeds.replay"),
 ])
 def test_bad_config_names_file_and_field(tmp_path, change, field, capsys):
@@ -232,6 +233,7 @@ def test_bad_config_names_file_and_field(tmp_path, change, field, capsys):
            "trigger.kind": 'kind = "psychic"',
            "ensemble.full_runs": "full_runs = 0",
            "inversion.update_s": "update_s = 1.0",
+           "forecast.alert_duration_s": "duration_s = 2400.0\nalert_duration_s = 3600.0",
            "feeds.replay": 'replay = ["none_*.csv"]'}[field]
     (tmp_path / "region.toml").write_text("")
     (tmp_path / "db").mkdir()
@@ -303,6 +305,103 @@ def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_pa
         service._superseding_since = time.monotonic() - 55.0
         service.state.queue(event.event_id, "inversion", origin + 440 * NS_PER_S)
         check(running, 5.0)
+
+
+def _windowed(setup, tmp_path, window_s: float) -> tuple[WatchConfig, int]:
+    """:func:`_fresh` with forecast 1 simulating only ``window_s``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    _fresh(setup, tmp_path)
+    path = tmp_path / "watch.toml"
+    path.write_text(path.read_text().replace(
+        "duration_s = 2400.0", f"duration_s = 2400.0\nalert_duration_s = {window_s}"))
+    return WatchConfig.load(path), setup["alert"].origin_time_ns
+
+
+def test_forecast_1_over_a_window_then_the_full_duration(setup, tmp_path):
+    """README, "The ten-minute budget": forecast 1 simulates ``alert_duration_s`` and says
+    so; with no gauge inversion the same ensemble follows over the full duration. While
+    the runs step, the service reads its feeds at most every INGEST_DURING_RUN_S on its
+    clock, and between those passes its callback touches no database: counted on a clock
+    that gains 0.5 s per reading (a slow machine), so the count cannot depend on the
+    real speed of this one."""
+    import tsunami.realtime.watch as watch
+
+    config, origin = _windowed(setup, tmp_path, 600.0)
+    with WatchService(config, clock=ReplayClock()) as service:
+        readings = []
+
+        def clock() -> float:
+            readings.append(0.5)
+            return 0.5 * len(readings)
+
+        service.monotonic = clock
+        queries = []
+        execute = service.state.execute
+        service.state.execute = lambda sql, args=(): queries.append(sql) or execute(sql, args)
+        calls = []  # queries made by each callback
+        check = service._check_supersede
+
+        def counted(model):
+            before = len(queries)
+            check(model)
+            calls.append(len(queries) - before)
+
+        service._check_supersede = counted
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        assert service.step()  # forecast 1 over 600 s
+        assert [(f.kind, f.status) for f in service.state.forecasts(event.event_id)] == [
+            ("alert", "published"), ("extension", "queued")]
+        assert service.step() and not service.step()  # no gauge trigger: the extension
+        details = [f.detail for f in service.state.forecasts(event.event_id, "published")]
+    assert [d["simulated_s"] for d in details] == [600.0, 2400.0]
+    outer = next(iter(details[0]["steps"]))
+    steps = sum(d["steps"][outer] for d in details)
+    assert len(calls) == steps  # one callback per outer step
+    for d in details:  # every outer step accounted to the kernel threads it ran on
+        assert sum(d["steps_by_kernel_threads"].values()) == d["steps"][outer]
+    passes = sum(d["ingest_passes"] for d in details)
+    assert passes == sum(1 for c in calls if c > 0)  # no query between passes
+    # Each pass takes two readings (the check, the pass): at most one pass per
+    # INGEST_DURING_RUN_S / 0.5 s - 1 = 3 callbacks, whatever the steps cost.
+    assert 0 < passes <= steps / (watch.INGEST_DURING_RUN_S / 0.5 - 1) + 2
+    assert max(calls) <= 12, calls  # a pass: a few reads and writes of the queue
+    items = _items(config.outbox)
+    one, two = items[1]["properties"], items[2]["properties"]
+    assert one["tsunami:simulated_s"] == 600.0 and "SIMULATED WINDOW" in one["description"]
+    assert two["tsunami:simulated_s"] == 2400.0 and "EXTENSION" in two["description"]
+    assert two["tsunami:source_type"] == one["tsunami:source_type"]
+    # The same members run longer: every maximum at least the window's.
+    low, high = one["tsunami:coastal_maxima_m"], two["tsunami:coastal_maxima_m"]
+    assert low and all(high[p] >= v for p, v in low.items()), (low, high)
+
+
+def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):
+    """An extension waits behind a queued inversion, goes back to the queue when one is
+    queued while it runs, and is dropped once an inversion is published (that one covers
+    the full duration)."""
+    from tsunami.realtime.watch import Deferred
+
+    config, origin = _windowed(setup, tmp_path, 600.0)
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        first = service.state.forecasts(event.event_id)[0]
+        service.state.update(first, status="published", number=1)
+        service.state.queue(event.event_id, "extension", first.data_ns)
+        extension = service.state.forecasts(event.event_id, "queued")[0]
+        assert service._next() == extension
+        running = service.state.update(extension, status="running", number=2)
+        service.state.queue(event.event_id, "inversion", origin + 300 * NS_PER_S)
+        service._running, service._last_ingest = running, float("-inf")
+        with pytest.raises(Deferred):
+            service._check_supersede(None)
+        service.state.update(running, status="queued", number=None)
+        assert service._next().kind == "inversion"
+        inversion = service._next()
+        service.state.update(inversion, status="published", number=2)
+        service._supersede_queued()
+        assert [(f.kind, f.status) for f in service.state.forecasts(event.event_id)] == [
+            ("alert", "published"), ("extension", "superseded"), ("inversion", "published")]
+        assert service._next() is None
 
 
 def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):
@@ -592,3 +691,34 @@ def _check_percentile_maps(item: dict, folder: Path, twin) -> None:
                                               db.points[p].model_lat)])
                          for p in db.forecast_points]
     assert np.mean(values["p95"]) >= np.mean(values["p50"]), values
+
+
+def test_realtime_bench_report_gives_every_forecast_its_stages_cpu_and_threads():
+    """`tsunami bench --realtime` prints, for forecast 1 and 2 alike, the wall and CPU
+    seconds of each stage, when each ended after the origin, the grid steps, the ingest
+    passes and the kernel threads the outer steps ran on."""
+    from tsunami.realtime.bench import RealtimeBenchmark
+
+    def forecast(number, kind, stages, cpu, ends):
+        return {"forecast": number, "kind": kind, "simulated_s": 1800.0 * number,
+                "wall_s": 300.0, "published_after_origin_s": ends["publication"],
+                "stages_s": stages, "cpu_s": cpu, "stage_end_after_origin_s": ends,
+                "steps": {"outer": 10, "inner": 30}, "ingest_passes": 7,
+                "steps_by_kernel_threads": {"2": 9, "1": 1}}
+
+    report = RealtimeBenchmark([
+        forecast(1, "alert", {"ranking_s": 7.0, "simulation_s": 280.0, "export": 8.0},
+                 {"ranking": 6.0, "simulation": 500.0, "total": 515.0},
+                 {"receipt": 180.0, "source": 187.0, "simulation": 467.0,
+                  "publication": 475.0}),
+        forecast(2, "inversion", {"inversion_s": 0.3, "simulation_s": 560.0},
+                 {"inversion": 0.2, "simulation": 990.0, "total": 1000.0},
+                 {"receipt": 475.0, "trigger": 15.0, "source": 475.3, "simulation": 1035.0,
+                  "publication": 1040.0})], None, 100).report()
+    assert "forecast 1 (alert, 1800 s simulated): published 475 s" in report
+    assert "forecast 2 (inversion, 3600 s simulated): published 1040 s" in report
+    lines = report.splitlines()
+    assert any(line.split()[:3] == ["simulation", "280.0", "500.0"] for line in lines)
+    assert any(line.split() == ["damage", "+", "export", "9.0"] for line in lines)
+    assert any(line.split()[:2] == ["trigger", "15.0"] for line in lines)
+    assert report.count("outer steps by kernel threads: 2: 9, 1: 1") == 2

@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                         "grids/okushiri1993/coast_towns.toml, 14 towns at 10 m)")
     p.add_argument("--workers", default="1,2",
                    help="for --fan-out: worker counts, comma-separated (default 1,2)")
-    p.add_argument("--duration", type=float, default=600.0,
-                   help="for --fan-out: simulated seconds (default 600)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="simulated seconds: for --fan-out (default 600), for --realtime "
+                        "(default the demo's 3600; forecast 1 at most 1800)")
     p.add_argument("--region", type=Path, default=None,
                    help="region for --demo (default: the demo's) or --fan-out")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO,
@@ -484,6 +485,12 @@ def _validate(args) -> int:
     return 1 if failed else 0
 
 
+def _check_duration(seconds: float, minimum: float = 0.0) -> None:
+    if not (minimum <= seconds < float("inf") and seconds > 0.0):
+        raise InputError(COMMAND_LINE, "--duration", "simulated seconds must be finite "
+                         f"and at least {minimum:g} (and positive); got {seconds!r}")
+
+
 def _bench(args) -> int:
     import numba
 
@@ -507,16 +514,17 @@ def _bench(args) -> int:
         if not workers or min(workers) < 1:
             raise InputError(COMMAND_LINE, "--workers", "worker counts are whole numbers "
                              f">= 1, comma-separated; got {args.workers!r}")
-        if not 0.0 < args.duration < float("inf"):
-            raise InputError(COMMAND_LINE, "--duration", "simulated seconds must be finite "
-                             f"and positive; got {args.duration!r}")
+        duration = 600.0 if args.duration is None else args.duration
+        _check_duration(duration)
         print(fanout_scaling(args.region or COAST_TOWNS, args.scenario, workers,
-                             args.duration,
+                             duration,
                              progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.realtime:
         from tsunami.realtime.bench import realtime
 
-        print(realtime(args.out, args.forecasts,
+        if args.duration is not None:
+            _check_duration(args.duration, minimum=60.0)
+        print(realtime(args.out, args.forecasts, args.duration,
                        progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.contention:
         print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,

@@ -47,6 +47,8 @@ class RunResult:
     steps: dict[str, int] = field(default_factory=dict)
     recorder: GaugeRecorder | None = None
     model: object = None
+    #: Outer steps taken with each number of kernel threads (tsunami.cores).
+    steps_by_threads: dict[int, int] = field(default_factory=dict)
 
     def town_summary(self) -> dict:
         """Headline numbers per town (merged finest-available fields)."""
@@ -214,7 +216,8 @@ def run(region: Region, scenario: Scenario, progress: bool = False,
     towns = {t.name: merge_finest(fields, grids, t.name, t.extent) for t in region.towns}
     gauges = recorder.to_dataset(attrs) if recorder is not None else None
     steps = {m.grid.name: m.iteration for m in model.models}
-    return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model)
+    return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model,
+                     dict(simulation.steps_by_threads))
 
 
 def grid_fields(models, attrs: dict, covered) -> dict[str, xr.Dataset]:

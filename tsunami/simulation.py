@@ -37,6 +37,8 @@ class Simulation:
         self.cores = cores if cores is not None else CoreBudget.from_environment()
         self.wall_time = 0.0
         self.steps = 0
+        #: Steps taken with each number of kernel threads (what the core budget gave).
+        self.steps_by_threads: dict[int, int] = {}
 
     def run(self) -> None:
         model = self.model
@@ -52,10 +54,13 @@ class Simulation:
             # Kernel threads come from the host's core budget, a chunk of steps at a time.
             with self.cores.join() as member:
                 while not self._done():
-                    with member.lease():
+                    with member.lease() as threads:
                         until = wallclock.perf_counter() + CHUNK_S
+                        before = self.steps
                         while not self._done() and wallclock.perf_counter() < until:
                             self._step()
+                        self.steps_by_threads[threads] = (self.steps_by_threads.get(
+                            threads, 0) + self.steps - before)
                     if bar is not None:
                         now = min(round(model.time), round(self.stop_time))
                         if now > shown:

@@ -4,7 +4,9 @@ Data flow (README, "Running the watch service")::
 
     feeds (folder, HTTP, replay) -> RecordStore (committed before use)
         -> quality control -> triggers
-    alert file -> event -> forecast 1: the alert ensemble (tsunami.realtime.ensemble)
+    alert file -> event -> forecast 1: the alert ensemble (tsunami.realtime.ensemble),
+        over ``alert_duration_s``; if that is shorter than ``duration_s`` and no gauge
+        inversion is published, the ensemble again over the full duration (an extension)
     trigger, then every ``update_s`` of data -> forecast 2, 3, ...: inversion of the
         quality-controlled records (tsunami.realtime.inversion)
     each forecast: nested run (tsunami.runner) -> damage -> outbox (tsunami.pipeline)
@@ -28,7 +30,15 @@ its forecasts take (the last one measured): its result would then come later tha
 newer forecast's shortly after. That time counts from the first attempt a newer one
 stopped, so superseding delays a publication by at most that fraction of a forecast
 however often new data windows arrive. The alert forecast (the first, safe-side product) is
-never superseded.
+never superseded. An extension waits behind any queued inversion (and goes back to the
+queue when one comes while it runs) and is dropped once an inversion is published: that
+one covers the full duration with better information.
+
+The ingest pass that the simulation's callback runs costs 1 ms of CPU (SQLite reads of
+the new records and the queue); it runs at most every ``INGEST_DURING_RUN_S`` of wall
+time whatever the step rate, and the callback does nothing else between passes
+(measured, README "The ten-minute budget": the same nested run took the same CPU
+seconds inside the service as through :func:`tsunami.runner.run`).
 
 Timings. Every forecast records the wall time of each stage (receipt, trigger,
 inversion, simulation, damage, export) and when each ended after the origin time, on the
@@ -102,13 +112,18 @@ class Superseded(Exception):
     """Raised inside a running forecast that a newer one replaces."""
 
 
+class Deferred(Superseded):
+    """Raised inside a running extension when an inversion forecast is queued: the
+    extension goes back to the queue behind it."""
+
+
 @dataclass(frozen=True)
 class Forecast:
     """A forecast the service has queued, run or published."""
 
     event_id: str
-    kind: str  # "alert" or "inversion"
-    data_ns: int  # alert: its receipt; inversion: the end of the data used
+    kind: str  # "alert", "extension" (forecast 1 over the full duration) or "inversion"
+    data_ns: int  # alert and extension: the alert's receipt; inversion: end of the data
     number: int | None
     status: str  # queued, running, published, superseded, failed
     folder: str | None
@@ -220,7 +235,10 @@ class WatchService:
         self.region = self._with_point_gauges(self.region)
         self._detector = DartDetector()
         self._anomaly: dict[str, AnomalyTrigger] = {}
+        #: The clock (s) of the ingest cadence and of superseding (tests replace it).
+        self.monotonic: Callable[[], float] = time.monotonic
         self._last_ingest = 0.0
+        self.ingest_passes = 0  # ingest passes since the start (the loop's and the runs')
         self._running: Forecast | None = None
         self._running_started = 0.0
         # When the first of a run of superseded attempts started (None: no such run).
@@ -358,7 +376,7 @@ class WatchService:
                                 event.event_id))
         if action == "forecast":
             for f in self.state.forecasts(event.event_id, "queued"):
-                if f.kind == "alert":
+                if f.kind in ("alert", "extension"):
                     self.state.update(f, status="superseded",
                                       detail={"reason": "a revised alert came"})
             self.state.queue(event.event_id, "alert", received)
@@ -415,7 +433,8 @@ class WatchService:
 
     def _ingest_pass(self) -> None:
         """Poll the folder and alert feeds, then handle the records that arrived."""
-        self._last_ingest = time.monotonic()
+        self._last_ingest = self.monotonic()
+        self.ingest_passes += 1
         if self.folder_watcher is not None:
             self.folder_watcher.poll()
         if self.config.alerts is not None:
@@ -567,9 +586,16 @@ class WatchService:
         self._supersede_queued()
 
     def _supersede_queued(self) -> None:
-        """Of the queued inversions of an event, only the newest stays queued."""
+        """Of the queued inversions of an event, only the newest stays queued; a queued
+        extension goes once an inversion of its event is published."""
         newest: dict[str, Forecast] = {}
         for f in self.state.forecasts(status="queued"):
+            if f.kind == "extension":
+                if any(p.kind == "inversion" for p in self.state.forecasts(f.event_id,
+                                                                           "published")):
+                    self.state.update(f, status="superseded", detail={
+                        "reason": "a gauge inversion covers the full duration"})
+                continue
             if f.kind != "inversion":
                 continue
             old = newest.get(f.event_id)
@@ -581,24 +607,33 @@ class WatchService:
                 self.state.update(f, status="superseded")
 
     def _next(self) -> Forecast | None:
-        """Alert forecasts first (the first product), then the newest inversion."""
+        """Alert forecasts first (the first product), then the newest inversion, then
+        extensions."""
         queued = self.state.forecasts(status="queued")
-        alerts = [f for f in queued if f.kind == "alert"]
-        if alerts:
-            return alerts[0]
-        return max(queued, key=lambda f: f.data_ns) if queued else None
+        for kind in ("alert", "inversion", "extension"):
+            of_kind = [f for f in queued if f.kind == kind]
+            if of_kind:
+                return max(of_kind, key=lambda f: f.data_ns) if kind == "inversion" \
+                    else of_kind[0]
+        return None
 
     def _check_supersede(self, model) -> None:
         """Simulation callback: keep ingesting; stop a run a newer forecast replaces."""
-        if time.monotonic() - self._last_ingest < INGEST_DURING_RUN_S:
+        if self.monotonic() - self._last_ingest < INGEST_DURING_RUN_S:
             return
         self._ingest_pass()
         self._schedule()
         running = self._running
-        if running is None or running.kind != "inversion":
+        if running is None or running.kind == "alert":
             return
-        newer = [f for f in self.state.forecasts(running.event_id, "queued")
-                 if f.kind == "inversion" and f.data_ns > running.data_ns]
+        queued = [f for f in self.state.forecasts(running.event_id, "queued")
+                  if f.kind == "inversion"]
+        if running.kind == "extension":
+            if queued:
+                raise Deferred(f"forecast {running.id} deferred: an inversion forecast "
+                               f"(data up to {iso(queued[-1].data_ns)}) comes first")
+            return
+        newer = [f for f in queued if f.data_ns > running.data_ns]
         if not newer:
             return
         # Measured from the first attempt that a newer one superseded, not from this
@@ -608,7 +643,7 @@ class WatchService:
         # delay that superseding adds is bounded by supersede_fraction of a forecast, and
         # without a measured forecast time nothing running is stopped.
         expected = float(self.state.get("forecast_wall_s", "nan"))
-        elapsed = time.monotonic() - (self._superseding_since or self._running_started)
+        elapsed = self.monotonic() - (self._superseding_since or self._running_started)
         if np.isfinite(expected) and elapsed < self.config.supersede_fraction * expected:
             if self._superseding_since is None:
                 self._superseding_since = self._running_started
@@ -626,10 +661,15 @@ class WatchService:
         if number is None:
             number = reserve_forecast_number(event_dir)
         f = self.state.update(f, number=number, status="running")
-        self._running, self._running_started = f, time.monotonic()
+        self._running, self._running_started = f, self.monotonic()
         log.info("forecast %d of %s (%s) started", number, event.event_id, f.kind)
         try:
             folder, detail = self._forecast(f, event, number)
+        except Deferred as exc:
+            release_forecast_number(event_dir, number)
+            self.state.update(f, status="queued", number=None)
+            log.info("%s", exc)
+            return
         except Superseded as exc:
             release_forecast_number(event_dir, number)
             self.state.update(f, status="superseded", detail={"reason": str(exc)})
@@ -646,33 +686,44 @@ class WatchService:
             self._running = None
         self._superseding_since = None
         self.state.update(f, status="published", folder=str(folder), detail=detail)
-        self.state.put("forecast_wall_s", str(detail["wall_s"]))
+        # What a forecast of the full duration takes (forecast 1 may simulate less).
+        self.state.put("forecast_wall_s", str(detail["wall_s"] * self.config.duration_s
+                                              / detail["simulated_s"]))
         log.info("forecast %d of %s published: %s", number, event.event_id, folder)
+        if f.kind == "alert" and self.config.alert_window_s < self.config.duration_s:
+            # Forecast 1 covered a window only: the full duration follows, from the
+            # gauges if an inversion is published by then, else from this extension.
+            self.state.queue(f.event_id, "extension", f.data_ns)
+            self._supersede_queued()
 
     def _forecast(self, f: Forecast, event: Event, number: int) -> tuple[Path, dict]:
         from tsunami.pipeline import publish_forecast
         from tsunami.runner import run
 
         cfg = self.config
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
+        # An extension starts when the forecasts before it are done, not at the alert.
+        begun_ns = max(f.data_ns, self.clock()) if f.kind == "extension" else f.data_ns
+        passes_before = self.ingest_passes
         origin = event.origin_ns
         work = cfg.state / "work" / f"{event.event_id}-{number:03d}"
         work.mkdir(parents=True, exist_ok=True)
         stages: dict[str, float] = {}  # wall seconds per stage
+        cpu: dict[str, float] = {}  # CPU seconds of the process (all threads) per stage
         props: dict = {"tsunami:forecast_kind": f.kind,
                        "tsunami:alert": None if event.alert is None else
                        _alert_dict(event.alert, brief=True)}
         copies: list[Path] = []
         towns = {t.name for t in self.region.towns}
-        if f.kind == "alert":
-            t0 = time.perf_counter()
-            ensemble = rank(event.alert, self.db, towns, cfg.ensemble)
-            stages["ranking"] = time.perf_counter() - t0
+        duration = cfg.alert_window_s if f.kind == "alert" else cfg.duration_s
+        props["tsunami:simulated_s"] = duration
+        if f.kind in ("alert", "extension"):
+            with _stage("ranking", stages, cpu):
+                ensemble = rank(event.alert, self.db, towns, cfg.ensemble)
             ensemble.write_csv(work / "ensemble.csv")
             copies.append(work / "ensemble.csv")
-            t0 = time.perf_counter()
-            maps = percentile_maps(ensemble, self.db, work, cfg.ensemble.percentile_maps)
-            stages["percentile_maps"] = time.perf_counter() - t0
+            with _stage("percentile_maps", stages, cpu):
+                maps = percentile_maps(ensemble, self.db, work, cfg.ensemble.percentile_maps)
             copies += [path for _, path in maps.values()]
             runs = [(f"{event.event_id}_alert_member{m.index}",
                      FaultSource("fault", m.fault_model(ensemble.law))) for m in
@@ -717,18 +768,28 @@ class WatchService:
                                 strict=True)) for p, q in pct.items()},
             })
             props["tsunami:source_basis"] = "earthquake alert (scaling-law ensemble)"
+            if duration < cfg.duration_s:
+                description += (
+                    f" SIMULATED WINDOW: the first {duration / 60:g} minutes after the origin "
+                    f"only (of the {cfg.duration_s / 60:g} the forecasts cover), so that "
+                    "forecast 1 comes within the ten-minute budget; maxima of waves after it "
+                    "are missing. The full duration follows in the next forecast: the gauge "
+                    "inversion or, without one, this ensemble run again.")
+            elif f.kind == "extension":
+                description += (
+                    f" EXTENSION: the ensemble of the first alert forecast, which simulated "
+                    f"{cfg.alert_window_s / 60:g} minutes, run again over the full "
+                    f"{duration / 60:g} minutes (no gauge inversion published yet).")
             revised = [r for r in self.revisions(event.event_id) if r["action"] == "forecast"]
             if revised:
                 props["tsunami:alert_revision"] = revised[-1]["reason"]
                 description += f" Revised alert: {revised[-1]['reason']}."
             source_type = "alert_ensemble_envelope"
         else:
-            t0 = time.perf_counter()
-            estimate, windows = self._invert(f, event, number)
-            stages["inversion"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            files = estimate.write(work / "source")
-            stages["source_products"] = time.perf_counter() - t0
+            with _stage("inversion", stages, cpu):
+                estimate, windows = self._invert(f, event, number)
+            with _stage("source_products", stages, cpu):
+                files = estimate.write(work / "source")
             copies += [files[k] for k in ("slip_table", "initial_sea_surface", "slip_map",
                                           "fit", "summary") if k in files]
             runs = [(f"{event.event_id}_inversion_{number:03d}", FaultSource(
@@ -762,19 +823,18 @@ class WatchService:
             })
             source_type = "inversion"
         results = []
-        t0 = time.perf_counter()
-        for name, source in runs:
-            scenario = Scenario(name=name, path=cfg.path, duration=cfg.duration_s,
-                                source=source, origin_time=to_datetime(origin))
-            results.append(run(self.region, scenario, callbacks=[self._check_supersede]))
-        stages["simulation"] = time.perf_counter() - t0
+        with _stage("simulation", stages, cpu):
+            for name, source in runs:
+                scenario = Scenario(name=name, path=cfg.path, duration=duration,
+                                    source=source, origin_time=to_datetime(origin))
+                results.append(run(self.region, scenario, callbacks=[self._check_supersede]))
         fields = envelope([r.towns for r in results])
         maxima = _coastal_maxima(results, self.db)
         (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, self.db))
         copies.append(work / "coastal_maxima.csv")
         props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
         # Stage ends after the origin: receipt on the service's clock, then measured wall.
-        received = (f.data_ns - origin) / NS_PER_S
+        received = (begun_ns - origin) / NS_PER_S
         timeline = {"receipt": received}
         if event.trigger_ns is not None and f.kind == "inversion":
             timeline["trigger"] = (event.trigger_ns - origin) / NS_PER_S
@@ -795,6 +855,13 @@ class WatchService:
         published = received + wall
         detail = {"wall_s": wall, "published_after_origin_s": published,
                   "stages_s": item["properties"]["tsunami:timings_s"],
+                  "cpu_s": {**{k: round(v, 2) for k, v in cpu.items()},
+                            "total": round(time.process_time() - start_cpu, 2)},
+                  "steps": {k: sum(r.steps.get(k, 0) for r in results)
+                            for k in results[0].steps},
+                  "ingest_passes": self.ingest_passes - passes_before,
+                  "steps_by_kernel_threads": _sum_counts(r.steps_by_threads for r in results),
+                  "simulated_s": duration,
                   "stage_end_after_origin_s": {**timeline, "publication": published},
                   "description": description}
         self._log_forecast(event, number, f, detail)
@@ -845,6 +912,26 @@ class WatchService:
 
     def published(self, event_id: str) -> dict[int, Path]:
         return published_forecasts(self.outbox / event_id)
+
+
+def _sum_counts(counts: Iterable[dict[int, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[str(k)] = out.get(str(k), 0) + v
+    return out
+
+
+@contextlib.contextmanager
+def _stage(name: str, wall: dict[str, float], cpu: dict[str, float]):
+    """Time a forecast's stage: wall seconds into ``wall``, the process's CPU seconds
+    (every thread: the kernels' too) into ``cpu``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    try:
+        yield
+    finally:
+        wall[name] = time.perf_counter() - t0
+        cpu[name] = time.process_time() - c0
 
 
 def _inside(region: Region, lon: float, lat: float) -> bool:

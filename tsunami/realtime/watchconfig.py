@@ -15,6 +15,8 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     [forecast]
     region = "grids/okushiri1993/region.toml"
     duration_s = 3600.0
+    alert_duration_s = 1800.0                # forecast 1 simulates only this window (the
+                                             # ten-minute budget); default duration_s
     database = "db/okushiri"                 # unit-source database (tsunami database build)
     stations = "grids/okushiri1993/stations_virtual.toml"
     outbox = "outbox"
@@ -95,6 +97,9 @@ class WatchConfig:
     last_s: float = 1800.0
     pre_event_s: float = 3600.0
     supersede_fraction: float = 0.5
+    #: Forecast 1's simulated window (s; None: ``duration_s``). README, "The ten-minute
+    #: budget": a shorter window publishes sooner; the full duration follows.
+    alert_duration_s: float | None = None
     ensemble: EnsembleSettings = field(default_factory=EnsembleSettings)
 
     @classmethod
@@ -107,7 +112,8 @@ class WatchConfig:
         watch.check_keys({"state", "event_id", "poll_s", "same_event_s", "revision_magnitude",
                           "revision_km"})
         forecast = root.table("forecast", required=True)
-        forecast.check_keys({"region", "duration_s", "database", "stations", "outbox"},
+        forecast.check_keys({"region", "duration_s", "alert_duration_s", "database",
+                             "stations", "outbox"},
                             {"region", "database", "stations", "outbox"})
         feeds = root.table("feeds") or Table({}, path, "feeds")
         feeds.check_keys({"folder", "alerts", "replay", "replay_speed", "replay_epoch",
@@ -182,11 +188,17 @@ class WatchConfig:
             if ens.has(key) and not ens.numbers(key):
                 raise ens.error(key, "needs at least one value")
 
+        duration = forecast.number("duration_s", 3600.0, minimum=60.0, maximum=86400.0)
+        window = forecast.number("alert_duration_s", None, minimum=60.0, maximum=86400.0)
+        if window is not None and window > duration:
+            raise forecast.error("alert_duration_s", f"forecast 1's window ({window:g} s) "
+                                 f"cannot be longer than duration_s ({duration:g} s)")
         return cls(
             path=path,
             state=folder(watch, "state", "state"),
             region=forecast.path("region"),
-            duration_s=forecast.number("duration_s", 3600.0, minimum=60.0, maximum=86400.0),
+            duration_s=duration,
+            alert_duration_s=window,
             database=forecast.path("database"),
             stations=forecast.path("stations"),
             outbox=folder(forecast, "outbox", None),
@@ -217,3 +229,8 @@ class WatchConfig:
             supersede_fraction=inversion.number("supersede_fraction", 0.5, minimum=0.0,
                                                 maximum=1.0),
             ensemble=ensemble)
+
+    @property
+    def alert_window_s(self) -> float:
+        """Seconds after the origin that forecast 1 (the alert ensemble) simulates."""
+        return self.duration_s if self.alert_duration_s is None else self.alert_duration_s
