@@ -19,6 +19,8 @@ import asyncio
 import csv
 import logging
 import math
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -450,8 +452,14 @@ def _watch_service(args) -> int:
                                         daemon=True))
     for t in threads:
         t.start()
+    # Forecast 1 must not pay a cold compile (about 1.5 minutes of one core): the kernels
+    # are compiled, or loaded from the cache `tsunami compile` filled, on a spare core now.
+    compiler = subprocess.Popen(
+        [sys.executable, "-c", "from tsunami.cli import main; "
+         "raise SystemExit(main(['compile', '--dtype', 'float32']))"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"watching (state {config.state}, outbox {config.outbox}); SIGTERM or Ctrl-C "
-          "stops", flush=True)
+          f"stops; kernels compiling ahead in process {compiler.pid}", flush=True)
     try:
         if args.once:
             while not stop.is_set():
@@ -464,6 +472,9 @@ def _watch_service(args) -> int:
             service.run(stop)
     finally:
         stop.set()
+        if compiler.poll() is None:
+            compiler.terminate()
+        compiler.wait()
         for event in service.events():
             latest = service.latest(event.event_id)
             print(f"{event.event_id}: latest {latest.name if latest else 'none'}")
