@@ -78,12 +78,17 @@ def check_water(region, scenario, model) -> None:
                       "reverse, does this", InputWarning, stacklevel=3)
 
 
-def check_towns(region, model) -> None:
-    """Warn about a town with no land cell on any grid: its maps can show no flooding."""
+def check_towns(region, model, names: list[str] | None = None) -> None:
+    """Warn about a town with no land cell on any grid: its maps can show no flooding.
+
+    ``model``: the model, or a list of grids' models; ``names``: only these towns."""
+    models = model.models if hasattr(model, "models") else model
     for k, town in enumerate(region.towns):
+        if names is not None and town.name not in names:
+            continue
         west, east, south, north = town.extent
         land = False
-        for m in model.models:
+        for m in models:
             g = m.grid
             cols = (g.x >= west) & (g.x <= east)
             rows = (g.y >= south) & (g.y <= north)
@@ -97,7 +102,8 @@ def check_towns(region, model) -> None:
 
 
 def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
-                 raster: Raster | None = None) -> dict[str, np.ndarray] | None:
+                 raster: Raster | None = None, grids: list | None = None,
+                 reach: bool = True) -> dict[str, np.ndarray] | None:
     """Refuse a source that never reaches the outer grid's water or has holes in it.
 
     ``model`` is the model (one grid or a nest; ``model.models[0]`` is the outermost);
@@ -111,6 +117,9 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
     through a side with water, and be smaller than :data:`BREAKING_RATIO` of the depth
     there. Errors name the scenario file, the source field and where the source lies
     against the grid. Returns ``uplift`` with the harmless holes set to zero.
+    ``grids``: the grids ``uplift`` is for (default all of the model's); ``reach=False``
+    checks only the holes (a town's grids in :mod:`tsunami.fanout`, whose regional stage
+    checked the reach).
     """
     from tsunami.scenario import DisplacementSource, FaultSource
 
@@ -122,7 +131,9 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
         what = f"the displacement raster {source.path.name} (peak {peak:.3g} m)"
         where = _raster_where(raster, outer.grid)
         uplift = {m.grid.name: _without_holes(scenario, field, raster, m, uplift[m.grid.name],
-                                              peak) for m in model.models}
+                                              peak) for m in (grids or model.models)}
+        if not reach:
+            return uplift
     elif isinstance(source, FaultSource):
         field = "source.path" if source.path is not None else "source"
         peak = max(s.slip for s in source.subfaults)
@@ -134,12 +145,12 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
         _check_wave(scenario, outer)
         return None
     values = np.where(outer.initially_wet, uplift[outer.grid.name], np.nan)
-    reach = float(np.nanmax(np.abs(values), initial=0.0))
+    largest = float(np.nanmax(np.abs(values), initial=0.0))
     if peak == 0.0:
         raise InputError(scenario.path, field, f"{what} is zero everywhere: nothing moves")
-    if reach <= SOURCE_REACH * peak:
+    if largest <= SOURCE_REACH * peak:
         raise InputError(scenario.path, field, f"{what} does not reach the water of grid "
-                         f"{outer.grid.name!r}: at most {reach:.2g} m over its wet cells. "
+                         f"{outer.grid.name!r}: at most {largest:.2g} m over its wet cells. "
                          f"{where}")
     return uplift
 

@@ -109,21 +109,48 @@ class GaugeRecorder:
         return ds
 
     def write_csv(self, path: str | Path) -> Path:
-        """Write ``time_s`` and one ``<gauge>_eta_m`` column per gauge, atomically."""
-        path = Path(path)
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            header = ["time_s"]
-            for g in self.gauges:
-                header += [f"{g.name}_eta_m", f"{g.name}_depth_m", f"{g.name}_speed_m_s"]
-            writer.writerow(header)
-            for k, t in enumerate(self.times):
-                row = [f"{t:.3f}"]
-                for n in range(len(self.gauges)):
-                    row += [_fmt(self._eta[k][n]), _fmt(self._depth[k][n]),
-                            _fmt(self._speed[k][n])]
-                writer.writerow(row)
-        return path
+        """Write the series as CSV (:func:`write_csv`), atomically."""
+        return write_csv(self.to_dataset(), path)
+
+
+def write_csv(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a gauge Dataset (:meth:`GaugeRecorder.to_dataset`) as ``time_s`` and per
+    gauge ``<gauge>_eta_m``, ``<gauge>_depth_m`` and ``<gauge>_speed_m_s`` columns
+    (empty while dry), atomically."""
+    path = Path(path)
+    names = [str(g) for g in ds["gauge"].values]
+    series = [ds[v].values for v in ("eta", "depth", "speed")]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        header = ["time_s"]
+        for name in names:
+            header += [f"{name}_eta_m", f"{name}_depth_m", f"{name}_speed_m_s"]
+        writer.writerow(header)
+        for k, t in enumerate(ds["time"].values):
+            row = [f"{t:.3f}"]
+            for n in range(len(names)):
+                row += [_fmt(values[k, n]) for values in series]
+            writer.writerow(row)
+    return path
+
+
+def merge(parts: list[xr.Dataset], order: list[str]) -> xr.Dataset:
+    """One gauge Dataset from several recorded over the same run on different grids
+    (:mod:`tsunami.fanout`: the region's and each town's), gauges in ``order``.
+
+    Every part must have sampled at the same model times (to 1 ms): each samples at the
+    first step of the region's outermost grid at or after each multiple of the interval.
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if part.sizes["time"] != first.sizes["time"] or not np.allclose(
+                part["time"].values, first["time"].values, rtol=0.0, atol=1e-3):
+            raise ValueError("gauge series sampled at different times cannot be merged "
+                             f"({part.sizes['time']} and {first.sizes['time']} samples)")
+    aligned = [p.assign_coords(time=first["time"]) for p in parts]
+    merged = xr.concat(aligned, dim="gauge", data_vars="minimal", coords="minimal",
+                       compat="override", combine_attrs="override")
+    return merged.sel(gauge=order)
 
 
 def _fmt(value: float) -> str:

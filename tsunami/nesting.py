@@ -387,11 +387,15 @@ def _blend_edge(c: Coupling) -> None:
     from scipy.ndimage import map_coordinates
 
     r = c.ratio
-    parent_h = c.parent.h.astype(np.float64)
+    # The child's block and a ring of one parent cell, indexed from the ring's corner,
+    # so the interpolation weights do not depend on where the block lies in the parent
+    # (tsunami.fanout blends a town's grid toward a cut of its parent: the same depths).
+    parent_h = c.parent.h[c.row0 - 1:c.row0 + c.rows + 1,
+                          c.col0 - 1:c.col0 + c.cols + 1].astype(np.float64)
     child_h = c.child.h.astype(np.float64)
     # Parent depth interpolated to child cell centres (bilinear, edge cells included).
-    rows = c.row0 - 0.5 + (np.arange(c.child.grid.ny) + 0.5) / r
-    cols = c.col0 - 0.5 + (np.arange(c.child.grid.nx) + 0.5) / r
+    rows = 0.5 + (np.arange(c.child.grid.ny) + 0.5) / r
+    cols = 0.5 + (np.arange(c.child.grid.nx) + 0.5) / r
     rr, cc = np.meshgrid(rows, cols, indexing="ij")
     parent_on_child = map_coordinates(parent_h, [rr, cc], order=1, mode="nearest")
     ny, nx = child_h.shape

@@ -23,6 +23,7 @@ from tsunami.diagnostics import runup
 from tsunami.errors import InputError
 from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
+from tsunami.gauges import write_csv as gauge_csv
 from tsunami.grid import Grid
 from tsunami.model import ShallowWaterModel, default_scheme
 from tsunami.nesting import NestedModel
@@ -104,21 +105,43 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
     a source that does not reach it (or has holes where it matters), and warns about
     land and sea that look swapped and towns without land.
     """
-    numerics = scenario.numerics
-    local = region.crs is None
+    check_source_frame(region, scenario, callbacks)
+    models = build_grids(region, scenario)
+    outer = models[region.grids[0].name]
+    model = outer if len(models) == 1 else NestedModel(
+        [(models[s.name], s.parent, s.ratio) for s in region.grids])
+    checks.check_water(region, scenario, outer)
+    checks.check_towns(region, model)
+    apply_source(model, scenario, callbacks)
+    return model
+
+
+def check_source_frame(region: Region, scenario: Scenario, callbacks: list | None) -> None:
+    """Refuse a fault source on a region in a local frame, and a kinematic rupture
+    without a ``callbacks`` list to act through (:func:`build_model`)."""
     if isinstance(scenario.source, FaultSource):
-        if local:
+        if region.crs is None:
             raise InputError(scenario.path, "source.type",
                              f"a {scenario.source.kind!r} source needs a georeferenced "
                              f"region; region {region.name!r} is in a local frame")
         if scenario.source.kinematic and callbacks is None:
             raise ValueError("a kinematic rupture acts during the run: pass build_model a "
                              "callbacks list for the Simulation")
-    displacement = None
-    if isinstance(scenario.source, DisplacementSource):
-        displacement = scenario.source.read(scenario.path, local)
+
+
+def build_grids(region: Region, scenario: Scenario, names: list[str] | None = None,
+                parent_schemes: dict[str, str] | None = None
+                ) -> dict[str, ShallowWaterModel]:
+    """Each grid's model (grid name -> model, in the region's order) with its still
+    depth (m) and Manning n, the surface at rest; only ``names`` when given (a town's
+    sub-tree in :mod:`tsunami.fanout`: ``parent_schemes`` then gives the numerical
+    scheme of a parent that is not built here)."""
+    numerics = scenario.numerics
+    schemes = dict(parent_schemes or {})
     models: dict[str, ShallowWaterModel] = {}
     for spec in region.grids:
+        if names is not None and spec.name not in names:
+            continue
         grid = region.grid(spec.name)
         elevation = region.elevation(grid)
         depth = scenario.still_water_level - elevation
@@ -126,60 +149,78 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
             boundaries = _root_boundaries(spec.boundaries, scenario)
         else:
             boundaries = None  # set by the nest
+        scheme = spec.scheme if spec.scheme != "auto" else default_scheme(
+            grid, depth, schemes[spec.parent] if spec.parent else None)
         models[spec.name] = ShallowWaterModel(
             grid, depth, manning=region.manning(grid), boundaries=boundaries,
             dtype=np.dtype(numerics.dtype).type, cfl=numerics.cfl,
             dry_depth=numerics.dry_depth, linear_depth=spec.linear_depth,
             max_speed=numerics.max_speed,
-            arrival_threshold=scenario.output.arrival_threshold,
-            scheme=spec.scheme if spec.scheme != "auto" else default_scheme(
-                grid, depth, models[spec.parent].scheme if spec.parent else None))
-    outer = models[region.grids[0].name]
-    model = outer if len(models) == 1 else NestedModel(
-        [(models[s.name], s.parent, s.ratio) for s in region.grids])
-    checks.check_water(region, scenario, outer)
-    checks.check_towns(region, model)
-    if displacement is not None:
+            arrival_threshold=scenario.output.arrival_threshold, scheme=scheme)
+        schemes[spec.name] = scheme
+    return models
+
+
+def apply_source(model, scenario: Scenario, callbacks: list | None,
+                 grids: list[ShallowWaterModel] | None = None) -> None:
+    """Set the initial surface of ``model`` (one grid or a nest) from the scenario's
+    source; a kinematic rupture is appended to ``callbacks`` to act during the run.
+
+    ``grids``: only these of the model's grids (default all). A town's grids under a
+    recorded stand-in parent (:mod:`tsunami.fanout`) are set without the check that the
+    source reaches the outer grid's water: the regional stage made it.
+    """
+    grids = list(model.models) if grids is None else grids
+    outer = grids[0] is model.models[0]
+    source = scenario.source
+    if isinstance(source, DisplacementSource):
+        displacement = source.read(scenario.path, model.models[0].grid.crs is None)
         uplift = {m.grid.name: resample(displacement, m.grid, method="bilinear")
-                  for m in model.models}
-        _raise_surface(model, checks.check_source(scenario, model, uplift, displacement))
-    elif isinstance(scenario.source, FaultSource):
-        _apply_fault(model, scenario, callbacks)
-    else:
+                  for m in grids}
+        uplift = checks.check_source(scenario, model, uplift, displacement, grids=grids,
+                                     reach=outer)
+        _raise_surface(model, grids, uplift)
+    elif isinstance(source, FaultSource):
+        _apply_fault(model, grids, scenario, callbacks, outer)
+    elif outer:
         checks.check_source(scenario, model)
-    return model
 
 
-def _raise_surface(model, uplift: dict[str, np.ndarray]) -> None:
+def _raise_surface(model, grids: list[ShallowWaterModel], uplift: dict[str, np.ndarray]
+                   ) -> None:
     """Add each grid's sea-surface displacement (m; NaN, outside a raster, reads as 0)
     to its wet cells."""
-    for m in model.models:
+    for m in grids:
         m.set(eta=np.where(m.initially_wet, m.eta + np.nan_to_num(uplift[m.grid.name]),
                            m.eta))
     if isinstance(model, NestedModel):
         model.synchronise()
 
 
-def _apply_fault(model, scenario: Scenario, callbacks: list | None) -> None:
-    """Raise the sea surface of every grid's wet cells by the fault's sea-surface
+def _apply_fault(model, grids: list[ShallowWaterModel], scenario: Scenario,
+                 callbacks: list | None, outer: bool) -> None:
+    """Raise the sea surface of each grid's wet cells by the fault's sea-surface
     displacement (Okada, Tanioka-Satake and Kajiura with the grid's own still depth), at
-    once or, for a kinematic rupture, through a callback; either way once the complete
-    displacement has been checked to reach the outer grid's water."""
+    once or, for a kinematic rupture, through a callback; either way, on the outer grid,
+    once the complete displacement has been checked to reach its water."""
     source = scenario.source
     if source.kinematic:
-        rupture = KinematicRupture(model, source.subfaults,
+        rupture = KinematicRupture(grids, source.subfaults,
                                    tanioka_satake=source.tanioka_satake,
                                    kajiura=source.kajiura)
-        outer = model.models[0].grid.name
-        checks.check_source(scenario, model, {outer: rupture.static_uplift(outer)})
+        if outer:
+            name = grids[0].grid.name
+            checks.check_source(scenario, model, {name: rupture.static_uplift(name)})
         rupture.start(model)
         callbacks.append(rupture)
         return
     uplift = {m.grid.name: fault_sea_surface(source.subfaults, m.grid, m.h.astype(np.float64),
                                              tanioka_satake=source.tanioka_satake,
                                              kajiura=source.kajiura)
-              for m in model.models}
-    _raise_surface(model, checks.check_source(scenario, model, uplift))
+              for m in grids}
+    if outer:
+        uplift = checks.check_source(scenario, model, uplift)
+    _raise_surface(model, grids, uplift)
 
 
 def _root_boundaries(sides: dict[str, str], scenario: Scenario) -> Boundaries:
@@ -272,7 +313,7 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
             written.append(write_netcdf(ds, folder / f"town_{name}.nc"))
         if result.gauges is not None:
             written.append(write_netcdf(result.gauges, folder / "gauges.nc"))
-            written.append(result.recorder.write_csv(folder / "gauges.csv"))
+            written.append(gauge_csv(result.gauges, folder / "gauges.csv"))
         origin = result.scenario.origin_time
         summary = {
             "region": result.region.name, "scenario": result.scenario.name,

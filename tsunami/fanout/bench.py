@@ -41,6 +41,8 @@ class FanoutMeasurement:
     town_cpu_s: dict[str, float]
     worker_peak_mb: float
     regional_peak_mb: float
+    regional_cpu_s: float
+    town_setup_s: dict[str, float]
 
 
 @dataclass
@@ -84,7 +86,11 @@ class FanoutScaling:
             lines.append(f"  towns' stage speed-up {first.workers} -> {last.workers} workers: "
                          f"{first.towns_s / last.towns_s:.2f}x; whole run "
                          f"{first.wall_s / last.wall_s:.2f}x")
-        lines.append(f"  regional stage peak memory: {self.runs[-1].regional_peak_mb:.0f} MB")
+        last = self.runs[-1]
+        setup = sum(last.town_setup_s.values()) / len(last.town_setup_s)
+        lines.append(f"  regional stage: {last.regional_cpu_s:.1f} s CPU, peak memory "
+                     f"{last.regional_peak_mb:.0f} MB; a town builds its grids in {setup:.1f} s "
+                     "(mean, in its town wall)")
         lines.append("  projected (T_region + ceil(towns / N) x T_town, one-core workers, "
                      "no transfer cost):")
         for n in sorted({1, 2, 4, 8, self.towns}):
@@ -125,7 +131,8 @@ def fanout_scaling(region_path: Path = COAST_TOWNS, scenario_path: Path = HNO,
             town_wall_s={t.town: t.simulation_s for t in towns},
             town_cpu_s={t.town: t.cpu_s for t in towns},
             worker_peak_mb=max(t.peak_memory_mb for t in towns),
-            regional_peak_mb=report.regional_peak_mb))
+            regional_peak_mb=report.regional_peak_mb, regional_cpu_s=report.regional_cpu_s,
+            town_setup_s={t.town: t.setup_s for t in towns}))
         progress(f"{count} worker(s): {report.wall_s:.1f} s")
     per_town = sum(cells[n] for n in town_grids) // len(subtrees)
     return FanoutScaling(region.name, scenario.name, duration, len(subtrees), per_town,

@@ -37,8 +37,8 @@ class Window:
     cols: int
 
     @classmethod
-    def of(cls, parent: ShallowWaterModel, child: ShallowWaterModel, ratio: int) -> Window:
-        pg, cg = parent.grid, child.grid
+    def of(cls, pg: Grid, cg: Grid, ratio: int) -> Window:
+        """Where child grid ``cg`` (``ratio`` times finer) sits in parent grid ``pg``."""
         return cls(pg, round((cg.y0 - pg.y0) / pg.dy), round((cg.x0 - pg.x0) / pg.dx),
                    cg.ny // ratio, cg.nx // ratio)
 
@@ -206,6 +206,13 @@ class RecordedParent:
 
     def state_changed(self) -> None:
         """Nothing derived to refresh (a finite-volume parent's feedback hook)."""
+
+    def reset_depth(self, depth: np.ndarray) -> None:
+        """Keep the recorded still depth: the town's grids, whose mean the nest would set
+        under them, never feed back (one-way)."""
+
+    def _record_initial_maxima(self) -> None:
+        """No maxima kept (the nest calls this on every parent after an initial state)."""
 
     def check_health(self, ignore: np.ndarray | None = None) -> None:
         """Nothing to check: the recorded values were checked in the regional run."""

@@ -2,19 +2,26 @@
 
 :func:`run_fanout` splits a region's nest (:func:`town_subtrees`) into the *regional*
 grids and one sub-tree of nested grids per town. One task (:func:`regional_stage`)
-builds the whole nest exactly as a two-way run does (bathymetry made consistent across
-all levels, initial surface from the source), then steps only the regional grids and
-records, at every step of each town's parent grid, the boundary forcing along the town's
-edges (:mod:`tsunami.fanout.forcing`). Each town's sub-tree then runs as its own task
-(:func:`town_stage`): two-way inside the town, driven one-way by the recorded forcing.
-The client merges the regional and town fields into a
+builds only the regional grids (bathymetry made consistent across their levels, initial
+surface from the source), steps them and records, at every step of each town's parent
+grid, the boundary forcing along the town's edges (:mod:`tsunami.fanout.forcing`); it
+needs of a town only where its outermost grid sits in the parent. Each town's sub-tree
+then runs as its own task (:func:`town_stage`): it builds its own grids from the
+region's DEMs (its outermost grid's edge blended toward the parent's recorded depth, as
+in the two-way nest), sets their initial surface from the source and runs two-way
+inside the town, driven one-way by the recorded forcing. The client merges the regional
+and town fields, and the gauge series each stage recorded on its own grids, into a
 :class:`~tsunami.runner.RunResult`, so ``write_outputs`` and publication work as for a
 two-way run.
 
+Callbacks that a two-way run calls after every step of the outermost grid (a kinematic
+rupture raising the surface, gauges sampling it) are called in a town's task at the
+same model times (the regional stage records them), on the town's own grids.
+
 What differs from the two-way run: the towns do not feed back into the region, so the
 regional grids (and through them the other towns) do not see what a town's finer
-bathymetry does to the wave. Gauge time series are not recorded, and kinematic ruptures
-are refused (the rupture acts on every grid during the run).
+bathymetry does to the wave; the parent's cells under a town keep its own bathymetry
+and initial surface (a two-way nest puts the town's means there).
 """
 
 from __future__ import annotations
@@ -24,17 +31,31 @@ import resource
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import xarray as xr
 
+from tsunami import checks, gauges
 from tsunami.errors import InputError
 from tsunami.fanout.forcing import BoundaryRecorder, BoundaryRecording, RecordedParent, Window
 from tsunami.fields import merge_finest
-from tsunami.model import ShallowWaterModel
+from tsunami.gauges import Gauge, GaugeRecorder
+from tsunami.grid import Grid
 from tsunami.nesting import NestedModel
 from tsunami.region import Region
-from tsunami.runner import RunResult, _provenance, build_model, grid_fields
-from tsunami.scenario import FaultSource, Scenario
+from tsunami.runner import (
+    RunResult,
+    _provenance,
+    apply_source,
+    build_grids,
+    check_source_frame,
+    grid_fields,
+)
+from tsunami.scenario import Scenario
 from tsunami.simulation import Simulation
+
+#: A town's clock (its parent's, summed over sub-steps) meets a step of the region's
+#: outermost grid when within this (s) of it.
+CLOCK_TOLERANCE = 1e-6
 
 
 def town_subtrees(region: Region, roots: dict[str, str] | None = None) -> dict[str, str]:
@@ -87,22 +108,27 @@ def _contains(bounds, point) -> bool:
 
 @dataclass
 class TownTask:
-    """What a town's task needs: its grids' models at the initial state (bathymetry and
-    surface as in the two-way nest), their (name, parent, ratio) levels under the
-    parent, and the parent's recorded forcing."""
+    """What a town's task needs to build and run its sub-tree of grids: the region
+    (without cached rasters: the task reads the DEMs itself) and scenario, the grids'
+    (name, parent, ratio) levels under the parent, the parent's recorded forcing, the
+    times (s) at which the region's outermost grid ended its steps, and the gauges whose
+    finest grid is one of the town's."""
 
     town: str
-    models: list[ShallowWaterModel]
+    region: Region
+    scenario: Scenario
     levels: list[tuple[str, str, int]]
     recording: BoundaryRecording
-    stop_time: float
+    root_times: np.ndarray
+    gauges: list[Gauge]
     attrs: dict
 
 
 @dataclass
 class RegionalResult:
-    """The regional stage's output: regional grids' fields, one :class:`TownTask` per
-    town, timings and the peak memory of the process (MB)."""
+    """The regional stage's output: regional grids' fields and gauge series, one
+    :class:`TownTask` per town, every grid's geometry, timings and the peak memory of
+    the process (MB)."""
 
     fields: dict[str, xr.Dataset]
     tasks: dict[str, TownTask]
@@ -110,7 +136,9 @@ class RegionalResult:
     setup_s: float
     simulation_s: float
     peak_memory_mb: float
-    grids: dict = field(default_factory=dict)
+    grids: dict[str, Grid] = field(default_factory=dict)
+    gauges: xr.Dataset | None = None
+    cpu_s: float = 0.0
 
 
 @dataclass
@@ -122,51 +150,82 @@ class TownResult:
     cpu_s: float
     peak_memory_mb: float
     worker: str = ""
+    gauges: xr.Dataset | None = None
+    setup_s: float = 0.0
 
 
 def regional_stage(region: Region, scenario: Scenario,
                    roots: dict[str, str] | None = None) -> RegionalResult:
-    """Build the whole nest, run its regional grids and record each town's forcing."""
-    if isinstance(scenario.source, FaultSource) and scenario.source.kinematic:
-        raise InputError(scenario.path, "source.kinematic", "a kinematic rupture acts on "
-                         "every grid during the run; fan-out needs an instantaneous source")
-    start = time.perf_counter()
-    region = dataclasses.replace(region, gauges=[])
-    subtrees = town_subtrees(region, roots)
-    full = build_model(region, scenario, callbacks=[])
-    if not isinstance(full, NestedModel):
+    """Build and run the regional grids, recording each town's forcing (module doc)."""
+    start, cpu = time.perf_counter(), time.process_time()
+    if len(region.grids) < 2:
         raise InputError(region.path, "grid", "fan-out needs nested town grids")
-    specs = {g.name: g for g in region.grids}
+    check_source_frame(region, scenario, [])
+    subtrees = town_subtrees(region, roots)
     town_of = town_of_grids(region, subtrees)
-    regional = [(full.by_name[g.name], g.parent, g.ratio) for g in region.grids
-                if g.name not in town_of]
-    nest = NestedModel(regional, prepare_bathymetry=False)
-    recorders = []
+    specs = {g.name: g for g in region.grids}
+    models = build_grids(region, scenario, [n for n in specs if n not in town_of])
+    nest = NestedModel([(models[n], specs[n].parent, specs[n].ratio) for n in models])
+    checks.check_water(region, scenario, nest.root)
+    callbacks: list = []
+    apply_source(nest, scenario, callbacks)
     windows: dict[str, dict[str, Window]] = {}
     for town, top in subtrees.items():
         spec = specs[top]
-        parent = full.by_name[spec.parent]
-        windows.setdefault(spec.parent, {})[town] = Window.of(parent, full.by_name[top],
-                                                               spec.ratio)
+        windows.setdefault(spec.parent, {})[town] = Window.of(
+            models[spec.parent].grid, region.grid(top), spec.ratio)
+    recorders = []
     for parent_name, by_town in windows.items():
-        recorder = BoundaryRecorder(full.by_name[parent_name], by_town)
+        recorder = BoundaryRecorder(models[parent_name], by_town)
         nest.after_step.append(recorder)
         recorders.append(recorder)
+    owner = _gauge_towns(region, town_of)
+    regional_gauges = [g for g in region.gauges if owner[g.name] is None]
+    gauge_recorder = None
+    if regional_gauges:
+        gauge_recorder = GaugeRecorder(nest, regional_gauges, scenario.output.gauge_interval)
+        callbacks.append(gauge_recorder)
+    root_times: list[float] = []
+    callbacks.append(lambda model: root_times.append(model.time))
     setup = time.perf_counter() - start
-    simulation = Simulation(nest, scenario.duration)
+    simulation = Simulation(nest, scenario.duration, callbacks=callbacks)
     simulation.run()
     attrs = _provenance(region, scenario)
-    fields = grid_fields(nest.models, attrs, full.covered)
+
+    def covered(model) -> np.ndarray:
+        mask = nest.covered(model)
+        for w in windows.get(model.grid.name, {}).values():
+            mask[w.row0:w.row0 + w.rows, w.col0:w.col0 + w.cols] = True
+        return mask
+
+    fields = grid_fields(nest.models, attrs, covered)
     recordings = {town: rec for r in recorders for town, rec in r.recordings.items()}
+    bare = dataclasses.replace(region, _rasters={})  # a task reads only what it needs
     tasks = {}
     for town in subtrees:
-        names = [g.name for g in region.grids if town_of.get(g.name) == town]
-        levels = [(n, specs[n].parent, specs[n].ratio) for n in names]
-        tasks[town] = TownTask(town, [full.by_name[n] for n in names], levels,
-                               recordings[town], scenario.duration, attrs)
+        levels = [(g.name, g.parent, g.ratio) for g in region.grids
+                  if town_of.get(g.name) == town]
+        tasks[town] = TownTask(town, bare, scenario, levels, recordings[town],
+                               np.array(root_times), [g for g in region.gauges
+                                                      if owner[g.name] == town], attrs)
     return RegionalResult(fields, tasks, {m.grid.name: m.iteration for m in nest.models},
                           setup, simulation.wall_time, _peak_memory_mb(),
-                          {m.grid.name: m.grid for m in full.models})
+                          {g.name: region.grid(g.name) for g in region.grids},
+                          gauge_recorder.to_dataset(attrs) if gauge_recorder else None,
+                          time.process_time() - cpu)
+
+
+def _gauge_towns(region: Region, town_of: dict[str, str]) -> dict[str, str | None]:
+    """The town whose grids record each gauge (gauge name -> town, None for a regional
+    grid): the finest grid containing it, as :class:`~tsunami.gauges.GaugeRecorder`
+    picks it in a two-way run."""
+    grids = [region.grid(g.name) for g in region.grids]
+    owner = {}
+    for gauge in region.gauges:
+        inside = [g for g in grids if g.contains(gauge.x, gauge.y)]
+        finest = min(inside, key=lambda g: g.min_spacing()) if inside else None
+        owner[gauge.name] = town_of.get(finest.name) if finest else None
+    return owner
 
 
 def town_of_grids(region: Region, subtrees: dict[str, str]) -> dict[str, str]:
@@ -187,22 +246,54 @@ def _below(specs, name: str, top: str) -> bool:
 
 
 def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> TownResult:
-    """Run one town's sub-tree driven by its recorded forcing (two-way inside it)."""
+    """Build one town's sub-tree and run it driven by its recorded forcing (two-way
+    inside it)."""
     task = regional.tasks[town] if isinstance(regional, RegionalResult) else regional
     wall, cpu = time.perf_counter(), time.process_time()
     stand_in = RecordedParent(task.recording)
-    models = {m.grid.name: m for m in task.models}
+    models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels],
+                         {task.recording.parent_name: task.recording.scheme})
+    # As in the two-way nest: the town's outermost grid blended toward the parent's
+    # depth at its edges, each grid's depth under its children their mean.
     nest = NestedModel([(stand_in, None, None)] +
-                       [(models[n], p, r) for n, p, r in task.levels],
-                       prepare_bathymetry=False)
-    # Every step the parent took: in the two-way run the root's last step ends at or past
-    # stop_time and the parent's sub-steps finish it, so with time steps that follow the
-    # flow the parent's last frame may lie a step or more past stop_time.
-    Simulation(nest, max(task.stop_time, task.recording.times[-1])).run()
-    fields = grid_fields(task.models, task.attrs, nest.covered)
-    return TownResult(task.town, fields, {m.grid.name: m.iteration for m in task.models},
+                       [(models[n], p, r) for n, p, r in task.levels])
+    grids = list(models.values())
+    checks.check_towns(task.region, grids, [task.town])
+    callbacks: list = []
+    apply_source(nest, task.scenario, callbacks, grids)
+    recorder = None
+    if task.gauges:
+        recorder = GaugeRecorder(nest, task.gauges, task.scenario.output.gauge_interval)
+        callbacks.append(recorder)
+    setup = time.perf_counter() - wall
+    callbacks = [AtRegionalSteps(task.root_times, callbacks)] if callbacks else []
+    # Up to where the region stopped: its outermost grid's last step may end after the
+    # scenario's duration, and the town's parent passes the duration before that.
+    Simulation(nest, float(task.root_times[-1]), callbacks=callbacks).run()
+    fields = grid_fields(grids, task.attrs, nest.covered)
+    return TownResult(task.town, fields, {m.grid.name: m.iteration for m in grids},
                       time.perf_counter() - wall, time.process_time() - cpu,
-                      _peak_memory_mb(), _where())
+                      _peak_memory_mb(), _where(),
+                      recorder.to_dataset(task.attrs) if recorder else None, setup)
+
+
+class AtRegionalSteps:
+    """Calls ``callbacks`` with a town's nest when its clock reaches each of ``times``
+    (s), the ends of the steps of the region's outermost grid: a two-way run calls its
+    callbacks (kinematic rupture, gauges) there, while the town's stand-in parent may
+    step several times per such step."""
+
+    def __init__(self, times: np.ndarray, callbacks: list) -> None:
+        self.times = np.asarray(times, dtype=np.float64)
+        self.callbacks = list(callbacks)
+        self._next = 0
+
+    def __call__(self, model) -> None:
+        if self._next < self.times.size and \
+                model.time >= self.times[self._next] - CLOCK_TOLERANCE:
+            self._next += 1
+            for callback in self.callbacks:
+                callback(model)
 
 
 @dataclass
@@ -214,9 +305,11 @@ class FanoutReport:
     wall_s: float
     recording_mb: float
     regional_peak_mb: float = 0.0
+    regional_cpu_s: float = 0.0
 
     def summary(self) -> str:
-        lines = [f"fan-out: regional stage {self.regional_s:.1f} s (forcing recorded: "
+        lines = [f"fan-out: regional stage {self.regional_s:.1f} s ({self.regional_cpu_s:.1f} "
+                 f"s CPU, peak {self.regional_peak_mb:.0f} MB; forcing recorded: "
                  f"{self.recording_mb:.1f} MB), total {self.wall_s:.1f} s wall"]
         for name, t in self.towns.items():
             lines.append(f"  town {name}: {t.simulation_s:.1f} s wall, {t.cpu_s:.1f} s CPU, "
@@ -245,14 +338,18 @@ def run_fanout(region: Region, scenario: Scenario, client,
     fields = {n: fields[n] for n in order}
     merged = {t.name: merge_finest(fields, regional.grids, t.name, t.extent)
               for t in region.towns}
+    series = [ds for ds in [regional.gauges] + [t.gauges for t in towns.values()]
+              if ds is not None]
+    gauge_series = gauges.merge(series, [g.name for g in region.gauges]) if series else None
     wall = time.perf_counter() - start
     timings = {"setup_s": regional.setup_s, "simulation_s": wall - regional.setup_s,
                "regional_s": regional_s,
                **{f"town_{n}_s": t.simulation_s for n, t in towns.items()}}
-    result = RunResult(region, scenario, fields, None, merged, timings,
+    result = RunResult(region, scenario, fields, gauge_series, merged, timings,
                        {n: steps[n] for n in order})
     recording = sum(t.recording.nbytes for t in regional.tasks.values()) / 1e6
-    return result, FanoutReport(regional_s, towns, wall, recording, regional.peak_memory_mb)
+    return result, FanoutReport(regional_s, towns, wall, recording, regional.peak_memory_mb,
+                                regional.cpu_s)
 
 
 def _peak_memory_mb() -> float:

@@ -83,12 +83,13 @@ class KinematicRupture:
     Parameters
     ----------
     model: the ShallowWaterModel or NestedModel it will be called with (its grids must be
-        georeferenced; ``model.models`` gives every grid's model).
+        georeferenced; ``model.models`` gives every grid's model), or a list of the grids'
+        models it acts on (a town's grids under a recorded parent, :mod:`tsunami.fanout`).
     subfaults: the rupture, each with its ``rupture_time`` and ``rise_time`` (s).
     tanioka_satake, kajiura: corrections from sea floor to sea surface
         (:func:`tsunami.source.sea_surface.sea_surface`), using each grid's still depth.
 
-    Calling it with the model adds, on every grid, the uplift gained between the previous
+    Calling it with the model adds, on each of its grids, the uplift gained between the previous
     call and ``model.time`` to ``eta`` where the cell is wet (``eta + h > dry_depth``),
     never letting the surface below the bed (``eta >= -h``). Call :meth:`start` before the
     first step so the part of the rupture done at time 0 is the initial state.
@@ -102,12 +103,13 @@ class KinematicRupture:
         if not groups:
             raise ValueError("a kinematic rupture needs at least one subfault")
         keys = sorted(groups)
+        self.models = list(model.models) if hasattr(model, "models") else list(model)
         self.onsets = np.array([k[0] for k in keys])
         self.rise_times = np.array([k[1] for k in keys])
         self.applied = np.zeros(len(keys))
         # Per grid name: one sea-surface uplift field (m) per group, in the model's dtype.
         self.fields: dict[str, np.ndarray] = {}
-        for m in model.models:
+        for m in self.models:
             lon, lat = grid_lonlat(m.grid)
             depth = m.h.astype(np.float64)
             stack = np.empty((len(keys), *m.grid.shape), m.dtype)
@@ -140,7 +142,7 @@ class KinematicRupture:
         delta = np.maximum(done - self.applied, 0.0)  # (a clock set back adds nothing)
         if not np.any(delta > 0):
             return
-        for m in model.models:
+        for m in self.models:
             stack = self.fields[m.grid.name]
             increment = np.tensordot(delta.astype(m.dtype), stack, axes=1)
             wet = (m.eta + m.h) > m.dry_depth
@@ -151,7 +153,7 @@ class KinematicRupture:
         """Apply the rupture done by ``model.time`` (usually 0) as the initial state:
         surface raised on wet cells and the maxima and arrival times started from it."""
         self(model)
-        for m in model.models:
+        for m in self.models:
             m.set(eta=m.eta.copy())
         if hasattr(model, "synchronise"):
             model.synchronise()
