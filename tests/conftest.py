@@ -1,29 +1,22 @@
 """Fixtures shared by several test files, and the kernels compiled on a spare core."""
 
 import os
-import subprocess
-import sys
 
 import pytest
+
+from tsunami.warmup import compile_in_background
 
 # What the first test files do not compile themselves but later ones need, compiled into
 # Numba's on-disk cache on the second core while the first tests compile the float32
 # leapfrog on the first: a clean clone's suite otherwise spends about 3 of its minutes
-# compiling one kernel after another (README, "Tests").
-_SPARE_CORE_COMPILE = (
-    "from tsunami.warmup import compile_kernels\n"
-    "compile_kernels(['float32'], ['fv2'], damage=False)\n"
-    "compile_kernels(['float64'], ['leapfrog'])\n"
-)
-_compiler: subprocess.Popen | None = None
+# compiling one kernel after another (README, "Compile ahead").
+_compiler = None
 
 
 def pytest_sessionstart(session):
     global _compiler
     if os.environ.get("TSUNAMI_TEST_COMPILE_AHEAD", "1") == "1":
-        _compiler = subprocess.Popen([sys.executable, "-c", _SPARE_CORE_COMPILE],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        _compiler = compile_in_background(("float32", "fv2"), ("float64", "leapfrog"))
 
 
 def pytest_sessionfinish(session):

@@ -15,6 +15,8 @@ the same code paths as a real run, so the cache holds exactly the signatures run
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 
@@ -85,3 +87,14 @@ def compile_kernels(dtypes: Iterable[str] = DTYPES, schemes: Iterable[str] = SCH
         if log:
             log(f"damage: {seconds['damage']:.1f} s")
     return seconds
+
+
+def compile_in_background(*passes: tuple[str, str], damage: bool = True) -> subprocess.Popen:
+    """Start a process that runs :func:`compile_kernels` for each ``(dtype, scheme)`` pass
+    in order, then (with ``damage``) the damage kernel; the caller goes on meanwhile and
+    should terminate the process when it is done with it."""
+    code = "from tsunami.warmup import compile_kernels\n" + "".join(
+        f"compile_kernels([{dtype!r}], [{scheme!r}], damage=False)\n"
+        for dtype, scheme in passes) + f"compile_kernels([], damage={damage})\n"
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)

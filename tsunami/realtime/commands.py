@@ -19,8 +19,6 @@ import asyncio
 import csv
 import logging
 import math
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -420,6 +418,7 @@ def _watch_service(args) -> int:
     from tsunami.realtime.ingest import IngestConfig, load_tokens, serve
     from tsunami.realtime.watch import ReplayClock, WatchService
     from tsunami.realtime.watchconfig import WatchConfig
+    from tsunami.warmup import compile_in_background
 
     config = WatchConfig.load(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -454,10 +453,7 @@ def _watch_service(args) -> int:
         t.start()
     # Forecast 1 must not pay a cold compile (about 1.5 minutes of one core): the kernels
     # are compiled, or loaded from the cache `tsunami compile` filled, on a spare core now.
-    compiler = subprocess.Popen(
-        [sys.executable, "-c", "from tsunami.cli import main; "
-         "raise SystemExit(main(['compile', '--dtype', 'float32']))"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    compiler = compile_in_background(("float32", "leapfrog"), ("float32", "fv2"))
     print(f"watching (state {config.state}, outbox {config.outbox}); SIGTERM or Ctrl-C "
           f"stops; kernels compiling ahead in process {compiler.pid}", flush=True)
     try:
