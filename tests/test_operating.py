@@ -126,3 +126,25 @@ def test_sigterm_interrupts_a_command_like_ctrl_c():
 def test_fan_out_bench_options_are_checked_before_it_runs(option, value, capsys):
     assert cli.main(["bench", "--fan-out", option, value]) == 2
     assert f"field '{option}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["10", "20,x", "20,-5"])
+def test_accuracy_bench_spacings_are_checked_before_it_runs(value, capsys):
+    assert cli.main(["bench", "--accuracy", "--spacings", value]) == 2
+    assert "--spacings" in capsys.readouterr().err
+
+
+def test_accuracy_bench_measures_errors_against_the_finest_fv2_run():
+    from tsunami.bench import accuracy
+
+    result = accuracy((40.0, 20.0), target=0.5)
+    assert [(r.scheme, r.spacing) for r in result.runs] == [
+        ("leapfrog", 40.0), ("leapfrog", 20.0), ("fv2", 40.0), ("fv2", 20.0)]
+    assert result.reference is result.runs[-1]
+    coarse = result.runs[2]
+    area, runup = result.errors(coarse)
+    assert area == pytest.approx(coarse.area_m2 / result.reference.area_m2 - 1.0)
+    # the coarser runs flood less than the reference (first order at the shoreline)
+    assert area < 0 and runup < 0 and result.errors(result.runs[0])[0] < area
+    assert result.time_to_target("fv2") is coarse  # the reference itself never counts
+    assert "time to within 50 %" in result.report()

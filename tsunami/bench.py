@@ -148,6 +148,73 @@ def demo(region_path, scenario_path, out_dir=None) -> DemoBenchmark:
                          levels, peak, numba.get_num_threads())
 
 
+# -- time to accuracy ---------------------------------------------------------------------
+@dataclass
+class AccuracyBenchmark:
+    """Wall time against error on the synthetic coast (shelf, slope, land with a valley,
+    Manning n; :mod:`tsunami.validation.synthetic_coast`), every scheme at every spacing,
+    against the finest fv2 run. What counts for a forecast is the time to a given
+    accuracy, not cell-updates per second."""
+
+    runs: list  # synthetic_coast.CoastRun, coarse to fine per scheme
+    reference: object  # the finest fv2 run
+    target: float  # relative error of inundated area and runup judged "accurate"
+    duration: float  # simulated s
+    threads: int
+
+    def errors(self, run) -> tuple[float, float]:
+        """Relative error of inundated area and runup against the reference."""
+        return (run.area_m2 / self.reference.area_m2 - 1.0,
+                run.runup_m / self.reference.runup_m - 1.0)
+
+    def time_to_target(self, scheme: str):
+        """The cheapest run of ``scheme`` (wall time) within the target, or None."""
+        within = [r for r in self.runs if r.scheme == scheme and r is not self.reference
+                  and max(map(abs, self.errors(r))) <= self.target]
+        return min(within, key=lambda r: r.wall_s, default=None)
+
+    def report(self) -> str:
+        ref = self.reference
+        lines = [f"synthetic coast, {ref.model.grid.ny * ref.spacing:g} x "
+                 f"{ref.model.grid.nx * ref.spacing:g} m, {self.duration:g} s simulated, float32, "
+                 f"{self.threads} threads; reference fv2 {ref.spacing:g} m: "
+                 f"{ref.area_m2 / 1e4:.3f} ha flooded, runup {ref.runup_m:.3f} m",
+                 f"  {'scheme':<9} {'spacing':>7} {'cells':>8} {'steps':>7} {'wall s':>8} "
+                 f"{'CPU s':>8} {'area':>8} {'runup':>8}"]
+        for r in self.runs:
+            area, runup = ("(reference)", "") if r is ref else (
+                f"{100 * e:+.1f} %" for e in self.errors(r))
+            lines.append(f"  {r.scheme:<9} {r.spacing:>5g} m {r.model.grid.size:>8} "
+                         f"{r.steps:>7} {r.wall_s:>8.2f} {r.cpu_s:>8.2f} {area:>8} {runup:>8}")
+        for scheme in dict.fromkeys(r.scheme for r in self.runs):
+            best = self.time_to_target(scheme)
+            lines.append(f"  time to within {100 * self.target:g} % (area and runup), "
+                         f"{scheme}: " + ("not reached at any spacing run" if best is None else
+                                          f"{best.wall_s:.2f} s wall at {best.spacing:g} m"))
+        return "\n".join(lines)
+
+
+def accuracy(spacings: tuple[float, ...] = (20.0, 10.0, 5.0, 2.5),
+             schemes: tuple[str, ...] = ("leapfrog", "fv2"), target: float = 0.02,
+             progress=None) -> AccuracyBenchmark:
+    """Run the synthetic coast with every scheme at every spacing (issue 11's time to
+    accuracy); the reference is the finest fv2 run."""
+    from tsunami.validation.synthetic_coast import DURATION, run_coast
+
+    if "fv2" not in schemes:
+        raise ValueError("the reference is the finest fv2 run: include fv2 in schemes")
+    runs = []
+    for scheme in schemes:
+        run_coast(max(spacings), scheme, duration=10.0)  # loads the kernels: not timed
+        for spacing in sorted(spacings, reverse=True):
+            runs.append(run_coast(spacing, scheme))
+            if progress is not None:
+                r = runs[-1]
+                progress(f"{scheme} {spacing:g} m: {r.steps} steps, {r.wall_s:.1f} s wall")
+    reference = min((r for r in runs if r.scheme == "fv2"), key=lambda r: r.spacing)
+    return AccuracyBenchmark(runs, reference, target, DURATION, numba.get_num_threads())
+
+
 # -- contention ---------------------------------------------------------------------------
 CONTENTION_SIZE = 346  # 346 x 346 = 120,000 cells, the run of the "Under load" report
 BUSY_LOOP = "while True: pass"

@@ -5,6 +5,7 @@
     tsunami sweep SWEEP.toml --out DIR [--workers N | --scheduler ADDRESS] [--bench]
     tsunami validate [CASE ...] [--all] [--out DIR]
     tsunami bench [--size N] [--dtype float32|float64] [--threads N] [--demo] [--contention]
+                  [--accuracy [--spacings 20,10,5,2.5]]
                   [--realtime] [--fan-out] [--damage]
     tsunami feeds {replay,watch,serve,qc,alert,bench} ...   (real-time feeds; README)
     tsunami database {build,info} ...   (unit-source databases; README)
@@ -139,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="slowdown of a run beside a second run and beside busy loops "
                         "(--samples repeats)")
     p.add_argument("--load", type=int, default=4, help="busy loops for --contention")
+    p.add_argument("--accuracy", action="store_true",
+                   help="time to accuracy on the synthetic coast: leapfrog and fv2 at "
+                        "--spacings, wall time against area and runup error")
+    p.add_argument("--spacings", default="20,10,5,2.5",
+                   help="for --accuracy: grid spacings in m, comma-separated (the finest "
+                        "fv2 run is the reference)")
     p.add_argument("--realtime", action="store_true",
                    help="the watch service end to end on the Okushiri demo in real time: "
                         "alert at origin + 3 min, virtual offshore network")
@@ -526,6 +533,16 @@ def _bench(args) -> int:
             _check_duration(args.duration, minimum=60.0)
         print(realtime(args.out, args.forecasts, args.duration,
                        progress=lambda line: print(line, file=sys.stderr)).report())
+    elif args.accuracy:
+        try:
+            spacings = tuple(float(v) for v in str(args.spacings).split(","))
+        except ValueError:
+            spacings = ()
+        if len(spacings) < 2 or min(spacings) <= 0:
+            raise InputError(COMMAND_LINE, "--spacings", "two or more positive spacings in "
+                             f"m, comma-separated; got {args.spacings!r}")
+        print(bench.accuracy(spacings,
+                             progress=lambda line: print(line, file=sys.stderr)).report())
     elif args.contention:
         print(bench.contention(args.size or bench.CONTENTION_SIZE, repeats=args.samples,
                                load=args.load,
