@@ -722,3 +722,15 @@ def test_realtime_bench_report_gives_every_forecast_its_stages_cpu_and_threads()
     assert any(line.split() == ["damage", "+", "export", "9.0"] for line in lines)
     assert any(line.split()[:2] == ["trigger", "15.0"] for line in lines)
     assert report.count("outer steps by kernel threads: 2: 9, 1: 1") == 2
+
+
+def test_shipped_okushiri_forecast_1_window_is_the_one_validated_and_benchmarked():
+    """`tsunami validate okushiri_alert` (K <= 1.25) and `tsunami bench --realtime` (the
+    ten minutes) judge forecast 1 over ALERT_WINDOW_S: the shipped config must use it."""
+    import tomllib
+
+    from tsunami.realtime.bench import ALERT_WINDOW_S
+
+    shipped = Path(__file__).parents[1] / "scenarios" / "watch" / "okushiri.toml"
+    forecast = tomllib.loads(shipped.read_text())["forecast"]
+    assert forecast["alert_duration_s"] == ALERT_WINDOW_S < forecast["duration_s"]
