@@ -23,6 +23,23 @@ def runup(model, min_depth: float | None = None, mask: np.ndarray | None = None)
     return float(eta_max[wetted].max()) if wetted.any() else float("nan")
 
 
+def waterline_runup(model, min_depth: float | None = None,
+                    mask: np.ndarray | None = None) -> float:
+    """Maximum runup (m above the still level) as the waterline reached: the highest
+    initially dry ground whose maximum depth exceeded ``min_depth``.
+
+    A laboratory's runup is the waterline (the elevation of the flood's tip, read on the
+    slope); :func:`runup` takes the highest surface over wetted land, which on a fine grid
+    can be a bore piled up in a valley below the tip. NaN if no land was wetted.
+    """
+    min_depth = model.dry_depth if min_depth is None else min_depth
+    eta_max = model.eta_max.astype(np.float64)
+    wetted = ~model.initially_wet & np.isfinite(eta_max) & (eta_max + model.h > min_depth)
+    if mask is not None:
+        wetted &= mask
+    return float(-model.h[wetted].min()) if wetted.any() else float("nan")
+
+
 class SnapshotRecorder:
     """Records ``extract(model)`` at requested times, interpolated linearly in time.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from tsunami.boundaries import Boundaries, IncidentWave, Wall
+from tsunami.diagnostics import runup, waterline_runup
 from tsunami.gauges import Gauge, GaugeRecorder
 from tsunami.grid import Grid
 from tsunami.model import ShallowWaterModel
@@ -28,6 +29,7 @@ from tsunami.validation import DATA, CaseResult, Metric, relative
 GAUGES = {"ch5": (4.521, 1.196), "ch7": (4.521, 1.696), "ch9": (4.521, 2.196)}
 VALLEY_HEAD = (5.1575, 1.88)  # m, the highest runup point of the laboratory runs
 VALLEY_BOX = (4.95, 5.40, 1.70, 2.10)  # west, east, south, north: where it is searched
+WETTED = 1e-3  # m: ground counts as reached by the flood above this maximum depth
 DURATION = 25.0  # s: the first wave and its runup (peaks at about 16-17 s)
 PEAK_BOUND = 0.10  # relative error of a gauge peak
 TIME_BOUND = 0.5  # s, error of the time of a gauge peak
@@ -64,7 +66,8 @@ def measured_runup() -> float:
 class MonaiRun:
     time: np.ndarray
     gauges: dict[str, np.ndarray]
-    runup: float
+    runup: float  # m, waterline: the highest ground reached in VALLEY_BOX (judged)
+    surface_runup: float  # m, the highest surface over reached ground there (reported)
     cpu_s: float
     model: ShallowWaterModel
 
@@ -94,17 +97,16 @@ def run_monai(scheme: str = "fv2", coarsen: int = 1, duration: float = DURATION,
     cpu = time.process_time() - cpu
     ds = recorder.to_dataset()
     series = {n: np.nan_to_num(ds.eta.sel(gauge=n).values) for n in GAUGES}
-    return MonaiRun(ds.time.values, series, valley_runup(model), cpu, model)
+    valley = valley_mask(model.grid)
+    return MonaiRun(ds.time.values, series, waterline_runup(model, WETTED, valley),
+                    runup(model, WETTED, valley), cpu, model)
 
 
-def valley_runup(model: ShallowWaterModel) -> float:
-    """Highest surface (m) over wetted, initially dry ground around the valley head."""
+def valley_mask(grid: Grid) -> np.ndarray:
+    """Cells in VALLEY_BOX, around the valley head."""
     west, east, south, north = VALLEY_BOX
-    x, y = np.meshgrid(model.grid.x, model.grid.y)
-    eta_max = model.eta_max.astype(np.float64)
-    wetted = (~model.initially_wet) & np.isfinite(eta_max) & (eta_max + model.h > 1e-3)
-    box = wetted & (x >= west) & (x <= east) & (y >= south) & (y <= north)
-    return float(eta_max[box].max()) if box.any() else 0.0
+    x, y = np.meshgrid(grid.x, grid.y)
+    return (x >= west) & (x <= east) & (y >= south) & (y <= north)
 
 
 def _metrics(case: str, run: MonaiRun, judged: bool) -> list[Metric]:
@@ -120,8 +122,11 @@ def _metrics(case: str, run: MonaiRun, judged: bool) -> list[Metric]:
         rows.append(Metric(case, f"{scheme}: {name} time of peak", float(run.time[k_mod]),
                            float(t_lab[k_lab]), dt, TIME_BOUND if judged else None,
                            "absolute", "s"))
-    rows.append(relative(case, f"{scheme}: max runup at the valley head", 100 * run.runup,
-                         100 * measured_runup(), RUNUP_BOUND if judged else None, "cm"))
+    rows.append(relative(case, f"{scheme}: max runup at the valley head (waterline)",
+                         100 * run.runup, 100 * measured_runup(),
+                         RUNUP_BOUND if judged else None, "cm"))
+    rows.append(relative(case, f"{scheme}: highest surface over reached ground there",
+                         100 * run.surface_runup, 100 * measured_runup(), None, "cm"))
     rows.append(Metric(case, f"{scheme}: CPU time", run.cpu_s, 0.0, run.cpu_s, None,
                        "absolute", "s"))
     return rows
