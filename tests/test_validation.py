@@ -70,3 +70,22 @@ def test_okushiri_demo_against_the_surveyed_runup(tmp_path):
 def test_okushiri_alert_forecast_does_not_under_predict(tmp_path):
     """The watch service's forecast 1 from the alert alone: K <= 1.25 (measured 1.15)."""
     assert_passes(registry()["okushiri_alert"].run(tmp_path))
+
+
+def test_waterline_runup_is_the_highest_ground_reached_not_the_highest_surface():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tsunami.diagnostics import runup, waterline_runup
+
+    # a slope rising 1 m per cell; water piled 2 m deep on the 1 m cell, a 0.5 mm film
+    # on the 3 m cell, nothing on the 4 m cell
+    ground = np.array([[-1.0, 1.0, 2.0, 3.0, 4.0]])
+    eta_max = np.array([[0.5, 3.0, 2.1, 3.0005, np.nan]])
+    model = SimpleNamespace(h=-ground, eta_max=eta_max, dry_depth=1e-4,
+                            initially_wet=ground < 0)
+    assert runup(model, 1e-3) == 3.0
+    assert waterline_runup(model, 1e-3) == 2.0  # the film is below the wetting depth
+    assert waterline_runup(model) == 3.0  # counted above the model's dry depth
+    assert np.isnan(waterline_runup(model, 1e-3, mask=ground > 3.5))
