@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tsunami.boundaries import Boundaries, Nested
-from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_surface
+from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_max, restrict_surface
 from tsunami.model import SPEED_CHECK_STEPS, ShallowWaterModel
 
 EDGE_BLEND_PARENT_CELLS = 2  # child depth blended to the parent's over this many parent cells
@@ -80,16 +80,20 @@ class Coupling:
         rows, cols = slice(j0 - 1, j1 + 1), slice(i0 - 1, i1 + 1)
         # The parent's cells outside each edge, its face fluxes there, the sign of an
         # inflow, and the child's edge cells (still depth, total depth).
-        h, depth = c.h.astype(np.float64), c.depth.astype(np.float64)
-        faces = {"west": ((rows, i0 - 1), p.M[rows, i0], 1.0, h[:, 0], depth[:, 0]),
-                 "east": ((rows, i1), p.M[rows, i1], -1.0, h[:, -1], depth[:, -1]),
-                 "south": ((j0 - 1, cols), p.N[j0, cols], 1.0, h[0], depth[0]),
-                 "north": ((j1, cols), p.N[j1, cols], -1.0, h[-1], depth[-1])}
+        # (only the edge cells: a 10 m child has 10^5 cells, its edges 10^3)
+        cells = {"west": (slice(None), 0), "east": (slice(None), -1), "south": (0, slice(None)),
+                 "north": (-1, slice(None))}
+        still = {side: c.h[k].astype(np.float64) for side, k in cells.items()}
+        own = {side: (c.eta[k] + c.h[k]).astype(np.float64) for side, k in cells.items()}
+        faces = {"west": ((rows, i0 - 1), p.M[rows, i0], 1.0),
+                 "east": ((rows, i1), p.M[rows, i1], -1.0),
+                 "south": ((j0 - 1, cols), p.N[j0, cols], 1.0),
+                 "north": ((j1, cols), p.N[j1, cols], -1.0)}
         edges = {}
-        for side, (outside, flux, inward, still, own) in faces.items():
-            inflow = _inflow_depths(p.eta[outside], p.h[outside], still, r)
+        for side, (outside, flux, inward) in faces.items():
+            inflow = _inflow_depths(p.eta[outside], p.h[outside], still[side], r)
             edges[side], edges[f"depth_{side}"] = _refine(
-                flux, r, inflow, own, inward, c.dry_depth, c.max_speed)
+                flux, r, inflow, own[side], inward, c.dry_depth, c.max_speed)
         if c.scheme == "fv2":
             eta, wet = p.eta, p.depth > p.dry_depth
             inside = {"west": c.eta[:, 0], "east": c.eta[:, -1], "south": c.eta[0],
@@ -126,11 +130,10 @@ class Coupling:
         # over partly dry blocks are no flow depths (192 m/s under Aonae_10m). Set last
         # in each parent step, so the parent's own values never stay. (A recorded
         # stand-in parent, tsunami.fanout's, keeps no maxima.)
-        block = (slice(self.row0, self.row0 + self.rows), slice(self.col0, self.col0 + self.cols))
         for name in ("speed_max", "momentum_flux_max"):
             if hasattr(p, name):
-                fine = getattr(c, name).reshape(self.rows, self.ratio, self.cols, self.ratio)
-                getattr(p, name)[block] = fine.max(axis=(1, 3))
+                restrict_max(getattr(c, name), getattr(p, name), self.row0, self.col0,
+                             self.ratio)
         restrict_fluxes(c.M, c.N, p.M, p.N, self.row0, self.col0, self.ratio)
         if p.scheme == "fv2":
             child_q = (c.qx, c.qy) if c.scheme == "fv2" else _cell_discharges(c)

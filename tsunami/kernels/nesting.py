@@ -56,3 +56,18 @@ def restrict_fluxes(child_M, child_N, parent_M, parent_N, row0, col0, ratio):
                 for b in range(ratio):
                     total += child_N[jp * ratio, ip * ratio + b]
                 parent_N[row0 + jp, col0 + ip] = total * scale
+
+
+@njit(parallel=True, cache=True)
+def restrict_max(child, parent, row0, col0, ratio):
+    """Overwrite parent cells covered by the child with the child's highest value in each
+    block (flow maxima: speed, momentum flux)."""
+    rows = child.shape[0] // ratio
+    cols = child.shape[1] // ratio
+    for jp in prange(rows):
+        for ip in range(cols):
+            top = child[jp * ratio, ip * ratio]
+            for a in range(ratio):
+                for b in range(ratio):
+                    top = max(top, child[jp * ratio + a, ip * ratio + b])
+            parent[row0 + jp, col0 + ip] = top
