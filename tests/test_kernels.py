@@ -152,3 +152,17 @@ def test_float32_and_float64_agree_on_a_runup_problem():
     r32 = run_solitary_wave(0.019, dx=0.1, stop=70.0, dtype=np.float32)
     r64 = run_solitary_wave(0.019, dx=0.1, stop=70.0, dtype=np.float64)
     assert abs(r32.runup - r64.runup) < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_parent_takes_the_highest_child_value_in_each_block(dtype):
+    from tsunami.kernels.nesting import restrict_max
+
+    rng = np.random.default_rng(3)
+    child = rng.random((9 * 3, 7 * 3)).astype(dtype)
+    parent = np.full((12, 10), -1.0, dtype)
+    restrict_max(child, parent, 2, 1, 3)
+    assert np.array_equal(parent[2:11, 1:8], child.reshape(9, 3, 7, 3).max(axis=(1, 3)))
+    outside = np.ones(parent.shape, bool)
+    outside[2:11, 1:8] = False
+    assert (parent[outside] == -1.0).all()
