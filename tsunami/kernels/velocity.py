@@ -58,24 +58,60 @@ def cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south, edg
     return u, v
 
 
+@njit(inline="always", cache=True)
+def interior_velocity(eta, h, M, N, dry_depth, j, i):
+    """(u, v) in m/s at a cell with neighbours on all four sides (i unsigned): the faces'
+    flow depths from :func:`face_depth` as in :func:`cell_velocity`, without its edge
+    branches, so that the row loop vectorises."""
+    here_eta, here_h = eta[j, i], h[j, i]
+    west = face_depth(eta[j, i - U1], here_eta, h[j, i - U1], here_h)
+    east = face_depth(here_eta, eta[j, i + U1], here_h, h[j, i + U1])
+    south = face_depth(eta[j - 1, i], here_eta, h[j - 1, i], here_h)
+    north = face_depth(here_eta, eta[j + 1, i], here_h, h[j + 1, i])
+    u = discharge_velocity(M[j, i], M[j, i + U1], west, east, dry_depth)
+    v = discharge_velocity(N[j, i], N[j + 1, i], south, north, dry_depth)
+    return u, v
+
+
+@njit(inline="always", cache=True)
+def record_flow_maxima(depth, u, v, speed_depth, speed_max, momentum_flux_max, j, i):
+    zero = typed(0.0, depth)
+    speed2 = u * u + v * v if depth > speed_depth else zero
+    previous = speed_max[j, i]
+    speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
+    momentum_flux_max[j, i] = max(momentum_flux_max[j, i], depth * speed2)
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def update_flow_maxima(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south, edge_north,
                        speed_depth, col_lo, col_hi, speed_max, momentum_flux_max):
     """Running maximum speed (m/s) and momentum flux D u^2 (m^3/s^2) where D > speed_depth
     (``edge_*``: see :func:`cell_velocity`)."""
-    ny, _nx = eta.shape
-    zero = typed(0.0, dry_depth)
+    ny, nx = eta.shape
     for row in prange(ny):
         j = np.int64(row)
         fp_mode = flush_denormals()
-        for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
-            depth = eta[j, i] + h[j, i]
-            u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south,
-                                 edge_north, j, i)
-            speed2 = u * u + v * v if depth > speed_depth else zero
-            previous = speed_max[j, i]
-            speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
-            momentum_flux_max[j, i] = max(momentum_flux_max[j, i], depth * speed2)
+        lo, hi = np.uint64(col_lo[j]), np.uint64(col_hi[j])
+        # The grid's edge cells through cell_velocity, the rest branch-free.
+        if j == 0 or j == ny - 1:
+            for i in range(lo, hi):
+                u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
+                                     edge_south, edge_north, j, i)
+                record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
+                                   momentum_flux_max, j, i)
+            restore_fp_mode(fp_mode)
+            continue
+        first, last = max(lo, U1), min(hi, np.uint64(nx - 1))
+        for i in range(first, last):
+            u, v = interior_velocity(eta, h, M, N, dry_depth, j, i)
+            record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
+                               momentum_flux_max, j, i)
+        for i in (np.uint64(0), np.uint64(nx - 1)):
+            if lo <= i < hi and (i == 0 or i >= first):
+                u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
+                                     edge_south, edge_north, j, i)
+                record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
+                                   momentum_flux_max, j, i)
         restore_fp_mode(fp_mode)
 
 
