@@ -131,6 +131,47 @@ def test_misaligned_children_are_rejected(x0, nx, message):
         NestedModel([(parent, None, None), (child, "p", R)])
 
 
+@pytest.mark.parametrize("parent_scheme", ["leapfrog", "fv2"])
+@pytest.mark.parametrize("child_scheme", ["leapfrog", "fv2"])
+def test_a_nest_in_a_closed_basin_keeps_its_water(parent_scheme, child_scheme):
+    """A 1 m hump off the centre of a child, in a walled 20 m deep basin: the wave leaves
+    the child through all four edges and comes back. The child's edge faces carry the
+    parent's fluxes and the feedback averages the child's state, so the basin's volume is
+    kept (exactly with an fv2 child; to 2e-7 with a leapfrog child, whose edge fluxes
+    are blended in time) and no surface rises above the hump's crest.
+
+    An fv2 child turned its east and north edge fluxes into the inward frame: the
+    parent's outflow entered the child there. Here that made 4.3e6 m3 of water (2.4 %
+    of the basin) and a 6.4 m surface in the child in 120 s; in the Okushiri demo with
+    fv2 on Monai_10m it drained the child's northern sea cells from 75 s and blew up at
+    364 s with the surface 200 m above rest."""
+    def hump(x, y):
+        return np.exp(-((x - 1200.0) ** 2 + (y - 1300.0) ** 2) / 300.0**2)
+
+    parent = ShallowWaterModel(Grid(nx=30, ny=30, x0=0, y0=0, dx=100.0, dy=100.0,
+                                    name="parent"), np.full((30, 30), 20.0),
+                               boundaries=Boundaries.all(Wall()), dtype=np.float64,
+                               scheme=parent_scheme)
+    child_grid = Grid(nx=R * 10, ny=R * 10, x0=1000.0, y0=1000.0, dx=100 / R, dy=100 / R,
+                      name="child")
+    child = ShallowWaterModel(child_grid, np.full(child_grid.shape, 20.0), dtype=np.float64,
+                              scheme=child_scheme)
+    nest = NestedModel([(parent, None, None), (child, "parent", R)])
+    for m in (parent, child):
+        x, y = np.meshgrid(m.grid.x, m.grid.y)
+        m.eta[...] = hump(x, y)
+        m.state_changed()
+    nest.synchronise()
+    volume = parent.volume()  # (the parent holds the child's water under it)
+    crest = float(child.eta.max())
+    Simulation(nest, 120.0).run()
+    assert parent.volume() == pytest.approx(volume, rel=1e-6, abs=0)
+    if child_scheme == "fv2":
+        assert parent.volume() == pytest.approx(volume, rel=1e-12, abs=0)
+    for m in (parent, child):
+        assert np.nanmax(m.eta_max) <= crest + 1e-9, m.grid.name
+
+
 def test_harmonising_bathymetry_leaves_dry_land_dry():
     """Lowering the ground under a child (its mean is below the parent's value) must not
     leave water standing on land."""
@@ -172,7 +213,7 @@ def test_a_grandchild_near_its_parents_edge_leaves_no_phantom_water():
         assert np.all(m.depth[m.h < 0] < 1e-4), m.grid.name
 
 
-def beach_nest(child_x0: float) -> NestedModel:
+def beach_nest(child_x0: float, child_scheme: str = "leapfrog") -> NestedModel:
     """A 2.5 m pulse running up the synthetic coast's beach (1:40, shoreline wavering
     by 40 m) in a 30 m grid, with a 10 m child whose western edge lies on the beach,
     so that the flood enters the child across its edge and drains back out over it."""
@@ -189,12 +230,15 @@ def beach_nest(child_x0: float) -> NestedModel:
     parent_depth = -ground(fine_x, fine_y, width).reshape(20, R, 54, R).mean(axis=(1, 3))
     x, y = np.meshgrid(child_grid.x, child_grid.y)
     parent = ShallowWaterModel(parent_grid, parent_depth, manning=0.03, boundaries=bounds)
-    child = ShallowWaterModel(child_grid, -ground(x, y, width), manning=0.03)
+    child = ShallowWaterModel(child_grid, -ground(x, y, width), manning=0.03,
+                              scheme=child_scheme)
     return NestedModel([(parent, None, None), (child, "parent", R)])
 
 
+@pytest.mark.parametrize("child_scheme", ["leapfrog", "fv2"])
 @pytest.mark.parametrize("child_x0", [960.0, 1020.0])
-def test_no_cell_of_a_nest_reports_speeds_or_depths_the_flow_cannot_produce(child_x0):
+def test_no_cell_of_a_nest_reports_speeds_or_depths_the_flow_cannot_produce(child_x0,
+                                                                            child_scheme):
     """Issue 12, item 3: at a child's edge the parent's flux, shared by the child's own
     edge depth, fed back on itself and set the edge column sloshing along the edge:
     films between deep cells, speeds of 54 m/s and depths metres above the interior's
@@ -208,7 +252,7 @@ def test_no_cell_of_a_nest_reports_speeds_or_depths_the_flow_cannot_produce(chil
     hold its averaged state. The child's edge cells' highest surface may exceed their
     inner neighbours' by no more than 0.2 m (the surface drops less than 0.1 m per 10 m
     cell over the flooded beach here)."""
-    nest = beach_nest(child_x0)
+    nest = beach_nest(child_x0, child_scheme)
     Simulation(nest, 360.0).run()
     deepest_on_land = max(np.nanmax(np.where(m.initially_wet, np.nan, m.eta_max + m.h))
                           for m in nest.models)
@@ -223,6 +267,10 @@ def test_no_cell_of_a_nest_reports_speeds_or_depths_the_flow_cannot_produce(chil
     rises = np.concatenate([eta_max[:, 0] - eta_max[:, 1], eta_max[:, -1] - eta_max[:, -2],
                             eta_max[0] - eta_max[1], eta_max[-1] - eta_max[-2]])
     assert np.nanmax(rises) < 0.2
-    # the child's edge is no faster than its interior
+    # the child's edge is no faster than its interior (an fv2 child's edge cells take
+    # their velocity from discharge over depth, with no edge-face depth of their own:
+    # 6.82 m/s against 6.75 in the interior with the edge at 1020 m, so 5 % is allowed)
     speed = child.speed_max.astype(float)
-    assert max(speed[:, [0, -1]].max(), speed[[0, -1]].max()) <= speed[1:-1, 1:-1].max()
+    margin = 1.05 if child_scheme == "fv2" else 1.0
+    assert max(speed[:, [0, -1]].max(), speed[[0, -1]].max()) <= (
+        margin * speed[1:-1, 1:-1].max())

@@ -167,7 +167,10 @@ def boundary_face(mode, inward, eta_c, d_c, un_c, ut_c, h_c, eta_in, q_in, eta_n
     # Solve in the inward frame with the ghost on the left, then turn back.
     mass, _, phi_cell, tangential = riemann(eta_g, d_g, un_g, ut_c, eta_c, d_c, un_c, ut_c, g)
     if mode == PRESCRIBED:
-        mass = inward * q_in
+        # The parent's flux, in the grid's axis direction like every face flux here (not
+        # the inward frame of the Riemann problem: turned, it reversed the flow through
+        # east and north edges).
+        mass = q_in
         tangential = mass * ut_c
     else:
         mass = inward * mass
