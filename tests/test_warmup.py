@@ -7,8 +7,8 @@ from tsunami import cli
 
 # In a fresh process (kernels loaded from the on-disk cache the earlier tests filled), so
 # only what compile_kernels itself reached has overloads. The entry points: the kernels the
-# package exports, the nesting kernels and the damage Monte Carlo (helpers they call are
-# linked into them, not loaded on their own).
+# package exports, the nesting kernels and the damage Monte Carlo (helpers they call, the
+# private ones among them, are linked into them, not loaded on their own).
 _CHECK = """
 import numba
 import tsunami.kernels as kernels
@@ -17,7 +17,8 @@ from tsunami.kernels import nesting
 from tsunami.warmup import compile_kernels
 compile_kernels(["float32"])
 entries = {f"kernels.{name}": getattr(kernels, name) for name in kernels.__all__}
-entries |= {f"nesting.{name}": obj for name, obj in vars(nesting).items()}
+entries |= {f"nesting.{name}": obj for name, obj in vars(nesting).items()
+            if not name.startswith("_")}
 entries["uncertainty._simulate"] = uncertainty._simulate
 for name, obj in entries.items():
     if isinstance(obj, numba.core.registry.CPUDispatcher):

@@ -42,7 +42,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tsunami.boundaries import Boundaries, Nested
-from tsunami.kernels.nesting import blend_edges, restrict_fluxes, restrict_max, restrict_surface
+from tsunami.kernels.nesting import (
+    blend_edges,
+    restrict_fluxes,
+    restrict_max,
+    restrict_surface,
+    share_edge_flux,
+)
 from tsunami.model import SPEED_CHECK_STEPS, ShallowWaterModel
 
 EDGE_BLEND_PARENT_CELLS = 2  # child depth blended to the parent's over this many parent cells
@@ -91,9 +97,10 @@ class Coupling:
                  "north": ((j1, cols), p.N[j1, cols], -1.0)}
         edges = {}
         for side, (outside, flux, inward) in faces.items():
-            inflow = _inflow_depths(p.eta[outside], p.h[outside], still[side], r)
-            edges[side], edges[f"depth_{side}"] = _refine(
-                flux, r, inflow, own[side], inward, c.dry_depth, c.max_speed)
+            out = np.empty((2, (flux.size - 2) * r), flux.dtype)
+            share_edge_flux(flux, p.eta[outside], p.h[outside], still[side], own[side], r,
+                            inward, c.dry_depth, c.max_speed, out[0], out[1])
+            edges[side], edges[f"depth_{side}"] = out
         if c.scheme == "fv2":
             eta, wet = p.eta, p.depth > p.dry_depth
             inside = {"west": c.eta[:, 0], "east": c.eta[:, -1], "south": c.eta[0],
@@ -146,62 +153,6 @@ def _cell_discharges(model: ShallowWaterModel) -> tuple[np.ndarray, np.ndarray]:
     """Cell-centred discharges (m2/s) of a leapfrog grid: the mean of its face fluxes."""
     return (np.ascontiguousarray(0.5 * (model.M[:, 1:] + model.M[:, :-1])),
             np.ascontiguousarray(0.5 * (model.N[1:] + model.N[:-1])))
-
-
-def _inflow_depths(eta_out: np.ndarray, h_out: np.ndarray, still: np.ndarray,
-                   ratio: int) -> np.ndarray:
-    """Flow depths (m) of water entering a child through its edge faces: the depth of the
-    parent's cells outside the edge, interpolated linearly along it, less the height by
-    which the child's edge ground (``still``, its still depth) stands above theirs: the
-    parent's water over the child's ground, none where the parent's cells are dry."""
-    n = eta_out.size - 2
-    centres = np.arange(-1, n + 1) + 0.5
-    child = (np.arange(n * ratio) + 0.5) / ratio
-    h_out = h_out.astype(np.float64)
-    depth = np.interp(child, centres, np.maximum(eta_out + h_out, 0.0))
-    rise = np.maximum(np.interp(child, centres, h_out) - still, 0.0)
-    return np.maximum(depth - rise, 0.0)
-
-
-def _refine(profile: np.ndarray, ratio: int, inflow: np.ndarray, own: np.ndarray,
-            inward: float, dry_depth: float, max_speed: float
-            ) -> tuple[np.ndarray, np.ndarray]:
-    """Child-resolution fluxes along an edge from parent fluxes (one extra at each end),
-    and the flow depths of the child's edge faces they were shared out with.
-
-    Linear interpolation between parent face centres, weighted by the child faces' flow
-    depth over their mean along the parent face; then shifted, again in proportion to
-    depth, so that together they carry the parent face's flux exactly. The face depth is
-    the upwind one, as on every face: where the parent face's flux enters the child
-    (its sign times ``inward`` is positive), the parent's water over the child's ground
-    (``inflow``); where it leaves, the child's edge cells' own depth (``own``). Child
-    faces without water pass nothing, and a parent face with no wet child face passes
-    nothing (the shoreline runs along the edge there). Sharing by depth keeps the
-    velocity of a thin edge face at the parent's instead of forcing a parent face's whole
-    flux through a film (spurious speeds of hundreds of m/s at nest edges); a share that
-    would still exceed ``max_speed`` over its depth is capped there.
-
-    An inflow shared by the child's own edge depth fed back on itself (a deeper edge
-    cell drew more of the parent's flux and deepened further): the edge column sloshed
-    along the edge, cell against cell, with films between deep cells, which gave
-    metres of spurious depth and speeds of 54 m/s at the Okushiri nests' edges. An
-    outflow shared by own depth damps itself (a deeper cell drains faster).
-    """
-    inner = profile[1:-1].astype(np.float64)
-    n = inner.size
-    centres = np.arange(-1, n + 1) + 0.5
-    child = (np.arange(n * ratio) + 0.5) / ratio
-    values = np.interp(child, centres, profile.astype(np.float64)).reshape(n, ratio)
-    entering = (inward * inner > 0)[:, None]
-    depth = np.where(entering, inflow.reshape(n, ratio), own.reshape(n, ratio))
-    depth = np.where(depth > dry_depth, depth, 0.0)
-    total = depth.sum(axis=1, keepdims=True)
-    share = depth / np.where(total > 0, total, 1.0)
-    values = values * share * ratio
-    values += (ratio * inner[:, None] - values.sum(axis=1, keepdims=True)) * share
-    limit = max_speed * depth
-    return (np.clip(values, -limit, limit).ravel().astype(profile.dtype),
-            depth.ravel().astype(profile.dtype))
 
 
 def _refine_surface(eta: np.ndarray, wet: np.ndarray, ratio: int,
