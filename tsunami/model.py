@@ -57,9 +57,11 @@ def default_scheme(grid: Grid, depth: np.ndarray, parent_scheme: str | None = No
     elsewhere (deep and coarse grids, where it is cheaper and as accurate).
 
     Why not under a leapfrog parent: fv2 on the Okushiri demo's Monai 10 m grid, nested in
-    a leapfrog grid, blew up at a nest-edge corner (issue 11, not yet understood), while
-    fv2 grids on their own or under fv2 parents pass every test. Until that is fixed,
-    ``auto`` does not choose the combination; ``scheme = "fv2"`` still may.
+    a leapfrog grid, blew up at t = 364 s (issue 11). The cause, fixed since, was not the
+    parent's scheme: an fv2 child's east and north edges took the parent's flux with the
+    wrong sign (docs/nest_edges.md), under either parent. ``auto`` still leaves the
+    combination out until its cost and results are measured on the regions that rely on
+    ``auto``; ``scheme = "fv2"`` asks for it.
     """
     has_land = bool(np.any(np.asarray(depth) <= 0))
     fine = grid.min_spacing() <= FV2_SPACING
