@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, flush_denormals, record_maxima, restore_fp_mode
+from tsunami.kernels.scalar import EXACT_ORDER, flush_denormals, record_maxima, restore_fp_mode
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
+@njit(parallel=True, fastmath=EXACT_ORDER, cache=True)
 def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_lo, col_hi,
                    time, dry_depth, arrival_threshold, eta_max, arrival_time):
     """Advance ``eta`` one step in place over the active cells; update its maximum and

@@ -21,12 +21,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
-# Fast-math flags of the leapfrog kernels. Not 'nnan'/'ninf': blow-up detection relies on
-# NaN comparisons. Not 'reassoc': reassociation reorders a sum by where its terms come
-# from, so the two mirror images of a face added the same numbers in different orders and
-# a symmetric problem drifted apart by round-off (docs/inundation_accuracy.md, "Mirror
-# symmetry of the leapfrog", with its cost).
-FASTMATH = {"contract", "arcp", "afn", "nsz"}
+# Fast-math flags of the leapfrog kernels, without 'nnan'/'ninf': blow-up detection relies
+# on NaN comparisons.
+FASTMATH = {"contract", "arcp", "reassoc", "afn", "nsz"}
+# Without 'reassoc' too, for sums whose order must not change: reassociation orders a
+# sum's terms by where they come from, so a face and its mirror image added the same
+# numbers in different orders and a symmetric problem drifted apart by round-off
+# (docs/inundation_accuracy.md, "Mirror symmetry of the leapfrog"). The flags are per
+# instruction, so these sums keep their order once inlined into a kernel.
+EXACT_ORDER = FASTMATH - {"reassoc"}
 
 
 def typed(value, like):
@@ -170,7 +173,7 @@ def upwind_difference(velocity, here, behind, ahead):
     return typed(0.5, here) * (ahead - behind)
 
 
-@njit(inline="always", cache=True)
+@njit(fastmath=EXACT_ORDER, cache=True)
 def mean_of_pairs(a0, a1, b0, b1):
     """(a0 + a1 + b0 + b1) / 4, each pair summed first.
 
@@ -178,7 +181,8 @@ def mean_of_pairs(a0, a1, b0, b1):
     side by side along one row (a0, a1 and b0, b1). A north-south mirror swaps the pairs
     and an east-west mirror the faces within each, and a sum of two numbers does not
     depend on their order, so mirror faces get bit-identical means; ((a0 + a1) + b0) + b1
-    rounds differently from ((b0 + b1) + a0) + a1.
+    rounds differently from ((b0 + b1) + a0) + a1. Compiled apart (LLVM still inlines
+    it) so that the kernels' reassociation cannot reorder the sum.
     """
     return typed(0.25, a0) * ((a0 + a1) + (b0 + b1))
 
