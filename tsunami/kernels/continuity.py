@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, flush_denormals, record_maxima, restore_fp_mode
+from tsunami.kernels.scalar import EXACT_ORDER, flush_denormals, record_maxima, restore_fp_mode
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
+@njit(parallel=True, fastmath=EXACT_ORDER, cache=True)
 def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_lo, col_hi,
                    time, dry_depth, arrival_threshold, eta_max, arrival_time):
     """Advance ``eta`` one step in place over the active cells; update its maximum and
@@ -32,12 +32,15 @@ def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col
         j = np.int64(row)
         fp_mode = flush_denormals()
         inv_dx = inv_dx_c[j]
-        north = cos_north[j] * inv_dy
-        south = cos_south[j] * inv_dy
+        # inv_dy is applied after the difference: the ratios are 1 on a Cartesian grid, so
+        # both products are exact, and an FMA can no longer round N[j+1] inv_dy and not
+        # N[j] inv_dy (which broke the mirror symmetry of a symmetric problem).
+        north = cos_north[j]
+        south = cos_south[j]
         # Unsigned column indices: no wrap-around code, so the loop vectorises.
         for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
             divergence = (M[j, i + one] - M[j, i]) * inv_dx + (
-                N[j + 1, i] * north - N[j, i] * south)
+                N[j + 1, i] * north - N[j, i] * south) * inv_dy
             ground = -h[j, i]
             # The outflow limiter keeps depth >= 0; the max only absorbs round-off.
             surface = max(eta[j, i] - dt * divergence, ground)

@@ -39,6 +39,7 @@ from tsunami.kernels.scalar import (
     face_depth,
     flush_denormals,
     flux_update,
+    mean_of_pairs,
     restore_fp_mode,
     span_union,
     typed,
@@ -69,12 +70,11 @@ def x_face_flux(eta, h, n2, M, N, j, i, west_ok, east_ok, js, jn, south_ok, nort
     iw = i - U1
     iww = iw - U1 if west_ok else iw
     ie = i + U1 if east_ok else i
-    quarter = typed(0.25, dt)
     zero = typed(0.0, dt)
     depth = face_depth(eta[j, iw], eta[j, i], h[j, iw], h[j, i])
     wet_depth = max(depth, dry_depth)
     m = M[j, i]
-    n = quarter * (N[j, iw] + N[j, i] + N[j + 1, iw] + N[j + 1, i])
+    n = mean_of_pairs(N[j, iw], N[j, i], N[j + 1, iw], N[j + 1, i])
     pressure = g * depth * (eta[j, i] - eta[j, iw]) * inv_dx
 
     here = m * m / wet_depth
@@ -85,10 +85,10 @@ def x_face_flux(eta, h, n2, M, N, j, i, west_ok, east_ok, js, jn, south_ok, nort
                      dry_depth, here, east_ok)
     advection = upwind_difference(m, here, behind, ahead) * inv_dx
     here = m * n / wet_depth
-    n_south = quarter * (N[js, iw] + N[js, i] + N[js + 1, iw] + N[js + 1, i])
+    n_south = mean_of_pairs(N[js, iw], N[js, i], N[js + 1, iw], N[js + 1, i])
     behind = advected(M[js, i], n_south, face_depth(eta[js, iw], eta[js, i], h[js, iw], h[js, i]),
                       dry_depth, here, south_ok)
-    n_north = quarter * (N[jn, iw] + N[jn, i] + N[jn + 1, iw] + N[jn + 1, i])
+    n_north = mean_of_pairs(N[jn, iw], N[jn, i], N[jn + 1, iw], N[jn + 1, i])
     ahead = advected(M[jn, i], n_north, face_depth(eta[jn, iw], eta[jn, i], h[jn, iw], h[jn, i]),
                      dry_depth, here, north_ok)
     advection += upwind_difference(n, here, behind, ahead) * inv_dy
@@ -111,12 +111,11 @@ def y_face_flux(eta, h, n2, M, N, j, i, west_ok, east_ok, js, jn, south_ok, nort
     iw = i - U1 if west_ok else i
     ie = i + U1 if east_ok else i
     jb = j - 1
-    quarter = typed(0.25, dt)
     zero = typed(0.0, dt)
     depth = face_depth(eta[jb, i], eta[j, i], h[jb, i], h[j, i])
     wet_depth = max(depth, dry_depth)
     n = N[j, i]
-    m = quarter * (M[jb, i] + M[jb, i + U1] + M[j, i] + M[j, i + U1])
+    m = mean_of_pairs(M[jb, i], M[jb, i + U1], M[j, i], M[j, i + U1])
     pressure = g * depth * (eta[j, i] - eta[jb, i]) * inv_dy
 
     here = n * n / wet_depth
@@ -128,10 +127,10 @@ def y_face_flux(eta, h, n2, M, N, j, i, west_ok, east_ok, js, jn, south_ok, nort
                      dry_depth, here, north_ok)
     advection = upwind_difference(n, here, behind, ahead) * inv_dy
     here = n * m / wet_depth
-    m_west = quarter * (M[jb, iw] + M[jb, iw + U1] + M[j, iw] + M[j, iw + U1])
+    m_west = mean_of_pairs(M[jb, iw], M[jb, iw + U1], M[j, iw], M[j, iw + U1])
     behind = advected(N[j, iw], m_west, face_depth(eta[jb, iw], eta[j, iw], h[jb, iw], h[j, iw]),
                       dry_depth, here, west_ok)
-    m_east = quarter * (M[jb, ie] + M[jb, ie + U1] + M[j, ie] + M[j, ie + U1])
+    m_east = mean_of_pairs(M[jb, ie], M[jb, ie + U1], M[j, ie], M[j, ie + U1])
     ahead = advected(N[j, ie], m_east, face_depth(eta[jb, ie], eta[j, ie], h[jb, ie], h[j, ie]),
                      dry_depth, here, east_ok)
     advection += upwind_difference(m, here, behind, ahead) * inv_dx

@@ -21,8 +21,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
-# Fast-math flags without 'nnan'/'ninf': blow-up detection relies on NaN comparisons.
+# Fast-math flags of the leapfrog kernels, without 'nnan'/'ninf': blow-up detection relies
+# on NaN comparisons.
 FASTMATH = {"contract", "arcp", "reassoc", "afn", "nsz"}
+# Without 'reassoc' too, for sums whose order must not change: reassociation orders a
+# sum's terms by where they come from, so a face and its mirror image added the same
+# numbers in different orders and a symmetric problem drifted apart by round-off
+# (docs/inundation_accuracy.md, "Mirror symmetry of the leapfrog"). The flags are per
+# instruction, so these sums keep their order once inlined into a kernel.
+EXACT_ORDER = FASTMATH - {"reassoc"}
 
 
 def typed(value, like):
@@ -152,11 +159,32 @@ def face_depth(eta_a, eta_b, h_a, h_b):
 
 
 @njit(inline="always", cache=True)
-def upwind_difference(velocity_sign, here, behind, ahead):
-    """First-order upwind difference of an advected quantity (caller divides by spacing)."""
-    if velocity_sign >= 0:
+def upwind_difference(velocity, here, behind, ahead):
+    """First-order upwind difference of an advected quantity (caller divides by spacing).
+
+    At zero velocity neither side is upwind and the mean of the two one-sided differences
+    is taken: a fixed side (``velocity >= 0``) gave a face at rest on a symmetry line its
+    neighbour's momentum from the south only, and broke the mirror symmetry of the flow.
+    """
+    if velocity > 0:
         return here - behind
-    return ahead - here
+    if velocity < 0:
+        return ahead - here
+    return typed(0.5, here) * (ahead - behind)
+
+
+@njit(fastmath=EXACT_ORDER, cache=True)
+def mean_of_pairs(a0, a1, b0, b1):
+    """(a0 + a1 + b0 + b1) / 4, each pair summed first.
+
+    The transverse flux at a face is the mean of the four faces around it: two pairs
+    side by side along one row (a0, a1 and b0, b1). A north-south mirror swaps the pairs
+    and an east-west mirror the faces within each, and a sum of two numbers does not
+    depend on their order, so mirror faces get bit-identical means; ((a0 + a1) + b0) + b1
+    rounds differently from ((b0 + b1) + a0) + a1. Compiled apart (LLVM still inlines
+    it) so that the kernels' reassociation cannot reorder the sum.
+    """
+    return typed(0.25, a0) * ((a0 + a1) + (b0 + b1))
 
 
 @njit(inline="always", cache=True)
