@@ -14,12 +14,7 @@ def runup(model, min_depth: float | None = None, mask: np.ndarray | None = None)
     where the maximum depth exceeded ``min_depth`` (default: the model's dry depth).
     ``mask`` restricts the search (e.g. one valley). NaN if no land was wetted.
     """
-    min_depth = model.dry_depth if min_depth is None else min_depth
-    eta_max = model.eta_max.astype(np.float64)
-    land = ~model.initially_wet
-    wetted = land & np.isfinite(eta_max) & (eta_max + model.h > min_depth)
-    if mask is not None:
-        wetted &= mask
+    eta_max, wetted = _wetted_land(model, min_depth, mask)
     return float(eta_max[wetted].max()) if wetted.any() else float("nan")
 
 
@@ -32,12 +27,20 @@ def waterline_runup(model, min_depth: float | None = None,
     slope); :func:`runup` takes the highest surface over wetted land, which on a fine grid
     can be a bore piled up in a valley below the tip. NaN if no land was wetted.
     """
+    _, wetted = _wetted_land(model, min_depth, mask)
+    return float(-model.h[wetted].min()) if wetted.any() else float("nan")
+
+
+def _wetted_land(model, min_depth: float | None, mask: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum surface (float64) and the initially dry cells (within ``mask``) whose
+    maximum depth exceeded ``min_depth`` (default: the model's dry depth)."""
     min_depth = model.dry_depth if min_depth is None else min_depth
     eta_max = model.eta_max.astype(np.float64)
     wetted = ~model.initially_wet & np.isfinite(eta_max) & (eta_max + model.h > min_depth)
     if mask is not None:
         wetted &= mask
-    return float(-model.h[wetted].min()) if wetted.any() else float("nan")
+    return eta_max, wetted
 
 
 class SnapshotRecorder:

@@ -106,12 +106,16 @@ def update_flow_maxima(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south
             u, v = interior_velocity(eta, h, M, N, dry_depth, j, i)
             record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
                                momentum_flux_max, j, i)
-        for i in (np.uint64(0), np.uint64(nx - 1)):
-            if lo <= i < hi and (i == 0 or i >= first):
-                u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
-                                     edge_south, edge_north, j, i)
-                record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
-                                   momentum_flux_max, j, i)
+        for i in range(lo, min(first, hi)):  # the west edge cell, if active
+            u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
+                                 edge_south, edge_north, j, i)
+            record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
+                               momentum_flux_max, j, i)
+        for i in range(max(last, first), hi):  # the east edge cell, if active
+            u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
+                                 edge_south, edge_north, j, i)
+            record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
+                               momentum_flux_max, j, i)
         restore_fp_mode(fp_mode)
 
 
