@@ -128,7 +128,7 @@ def test_fan_out_bench_options_are_checked_before_it_runs(option, value, capsys)
     assert f"field '{option}'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["10", "20,x", "20,-5"])
+@pytest.mark.parametrize("value", ["10", "20,x", "20,-5", "20,nan", "inf,10"])
 def test_accuracy_bench_spacings_are_checked_before_it_runs(value, capsys):
     assert cli.main(["bench", "--accuracy", "--spacings", value]) == 2
     assert "--spacings" in capsys.readouterr().err

@@ -538,7 +538,7 @@ def _bench(args) -> int:
             spacings = tuple(float(v) for v in str(args.spacings).split(","))
         except ValueError:
             spacings = ()
-        if len(spacings) < 2 or min(spacings) <= 0:
+        if len(spacings) < 2 or not all(0 < v < float("inf") for v in spacings):
             raise InputError(COMMAND_LINE, "--spacings", "two or more positive spacings in "
                              f"m, comma-separated; got {args.spacings!r}")
         print(bench.accuracy(spacings,
