@@ -426,8 +426,9 @@ class ShallowWaterModel:
         spans = (self._span_lo, self._span_hi)
         kernels.grow_spans(self.eta, self.h, s["dry"], SPAN_MARGIN, self._wet_lo,
                            self._wet_hi, *spans)
-        for final, start, level, out, time in ((False, state, state, stage, self.time),
-                                              (True, stage, state, state, new_time)):
+        # The second stage writes into the start-of-step state, which it averages with.
+        for final, start, out, time in ((False, state, stage, self.time),
+                                        (True, stage, state, new_time)):
             eta_in = np.array([c.elevation(time) for c in self.boundaries.sides()],
                               dtype=self.dtype)
             kernels.face_fluxes(
@@ -440,7 +441,7 @@ class ShallowWaterModel:
                     start[0], self.h, *self._x_faces, *self._y_faces, m.inv_dx_c, m.inv_dy,
                     m.cos_north, m.cos_south, dt, *spans, self._ratio, self._limited_rows)
             kernels.update_cells(
-                start[0], self.h, *start[1:3], *level[:3], *out, *self._x_faces,
+                start[0], self.h, *start[1:3], *out, *self._x_faces,
                 *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
                 m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"], s["theta"],
                 *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
