@@ -32,7 +32,7 @@ def dike_coast(x, y):
     return -np.where(dike, 6.0, ground)
 
 
-def dike_nest(track: bool, dtype=np.float32) -> NestedModel:
+def dike_nest(track: bool, child_scheme: str = "leapfrog") -> NestedModel:
     """A parent of 100 m cells and a child (ratio 3) over the dike: the child's south and
     north edges cross the land the flood comes over."""
     t = np.linspace(0.0, 900.0, 91)
@@ -41,11 +41,12 @@ def dike_nest(track: bool, dtype=np.float32) -> NestedModel:
     child_grid = Grid(nx=16 * R, ny=12 * R, x0=1600.0, y0=600.0, dx=100.0 / R,
                       dy=100.0 / R, name="child")
     models = []
-    for grid, boundaries in ((parent_grid, Boundaries(west=wave, east=Wall(), south=Wall(),
-                                                      north=Wall())), (child_grid, None)):
+    for grid, boundaries, scheme in (
+            (parent_grid, Boundaries(west=wave, east=Wall(), south=Wall(), north=Wall()),
+             "leapfrog"), (child_grid, None, child_scheme)):
         x, y = np.meshgrid(grid.x, grid.y)
         models.append(ShallowWaterModel(grid, dike_coast(x, y), manning=0.025,
-                                        boundaries=boundaries, dtype=dtype,
+                                        boundaries=boundaries, scheme=scheme,
                                         track_activity=track))
     return NestedModel([(models[0], None, None), (models[1], "parent", R)])
 
@@ -82,6 +83,31 @@ def test_skipping_dry_land_changes_nothing_in_a_nest_flooding_across_its_edges()
     assert any(inflow_over_dry_land)
     assert 0.3 < child.active_fraction < 1 and 0.3 < parent.active_fraction < 1
     assert all(m.active_fraction == 1 for m in runs[False].models)
+
+
+def test_an_fv2_child_takes_the_parents_inflow_over_dry_edge_cells():
+    """fv2 computes a grid-edge face only where the spans reach the edge: they must hold
+    an edge cell given inflow even where the child has no water near it (the flood coming
+    around the dike's ends), or the parent's inflow is lost there."""
+    checked = []
+
+    def inflow_taken(model):
+        if model.grid.name != "child":
+            return
+        for side, faces, inward in (("west", model.M[:, 0], 1), ("east", model.M[:, -1], -1),
+                                    ("south", model.N[0], 1), ("north", model.N[-1], -1)):
+            q = model.edge_flux[side]
+            inflow = inward * q > 0
+            assert np.array_equal(faces[inflow], q[inflow]), side
+            checked.append(int(inflow.sum()))
+
+    nest = dike_nest(True, child_scheme="fv2")
+    nest.after_step.append(inflow_taken)
+    Simulation(nest, 900.0).run()
+    child = nest.models[1]
+    behind = (child.grid.x > 2300)[None, :] & (child.h < 0)
+    assert np.isfinite(child.eta_max[behind]).sum() > 100 and sum(checked) > 0
+    assert child.active_fraction < 1
 
 
 def test_skipping_dry_land_changes_nothing_under_a_kinematic_rupture():
