@@ -175,8 +175,9 @@ class ShallowWaterModel:
         self.col_hi = np.full(ny, 0 if self.track_activity else nx, np.int64)
         self._active_lo = np.zeros(ny, np.int64)
         self._active_hi = np.zeros(ny, np.int64)
-        # True after a change from outside the step: look for water in whole rows.
-        self._spans_stale = True
+        # Where the state changed from outside the step since the spans were last grown
+        # (rows, columns: first, last + 1): active cells may lie outside the spans there.
+        self._changed = (0, ny, 0, nx)
         # Prescribed edge fluxes (used on sides with a Nested condition).
         self.edge_flux = {
             "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
@@ -227,7 +228,7 @@ class ShallowWaterModel:
         """
         if self.scheme == "fv2":
             return self.cfl / self._wave_rate()
-        if self._spans_stale:  # (before the first step: the spans must hold the water)
+        if self._changed is not None:  # (before the first step: the spans must hold the water)
             self._grow_spans()
         m, s = self.metrics, self._scalars
         kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
@@ -279,7 +280,6 @@ class ShallowWaterModel:
                 self.qx[...] = np.broadcast_to(np.asarray(u, dtype=np.float64), depth.shape) * depth
             if v is not None:
                 self.qy[...] = np.broadcast_to(np.asarray(v, dtype=np.float64), depth.shape) * depth
-            self.state_changed()
         if u is not None:
             uc = np.broadcast_to(np.asarray(u, dtype=np.float64), self.grid.shape)
             face_u = np.zeros(self.M.shape)
@@ -294,7 +294,7 @@ class ShallowWaterModel:
             face_d = np.zeros(self.N.shape)
             face_d[1:-1] = 0.5 * (depth[1:] + depth[:-1])
             self.N[...] = face_v * face_d
-        self._spans_stale = True
+        self.state_changed()
         self._record_initial_maxima()
 
     def reset_depth(self, depth: np.ndarray) -> None:
@@ -349,13 +349,19 @@ class ShallowWaterModel:
             "south": np.zeros(nx, self.dtype), "north": np.zeros(nx, self.dtype)}
         self._fresh = False
 
-    def state_changed(self) -> None:
+    def state_changed(self, rows: slice = slice(None), cols: slice = slice(None)) -> None:
         """Call after changing ``eta``, ``M``/``N``, ``qx`` or ``qy`` from outside the step
-        (set-up, nest feedback): the next step then looks for water in whole rows to grow
-        the active spans from, and fv2 re-derives velocities and its time step from the
-        new state. (Raising the surface of wet cells only, as a kinematic source does,
-        needs no call: those cells are active already.)"""
-        self._spans_stale = True
+        (set-up, nest feedback) in the cells ``[rows, cols]`` (default: anywhere): the next
+        step then looks for water there too to grow the active spans from, and fv2
+        re-derives velocities and its time step from the new state. (Raising the surface
+        of wet cells only, as a kinematic source does, needs no call: those cells are
+        active already.)"""
+        ny, nx = self.grid.shape
+        box = (*rows.indices(ny)[:2], *cols.indices(nx)[:2])
+        if self._changed is not None:  # the box holding both
+            box = (min(box[0], self._changed[0]), max(box[1], self._changed[1]),
+                   min(box[2], self._changed[2]), max(box[3], self._changed[3]))
+        self._changed = box
         if self.scheme == "fv2":
             self._fresh = False
             self._rate_floor = None
@@ -395,9 +401,9 @@ class ShallowWaterModel:
         wet_depth = self._scalars["dry"] if self.scheme == "fv2" else self.dtype.type(0)
         kernels.grow_spans(self.eta, self.h, self.M, self.N, wet_depth,
                            *self.edge_flux.values(), SPAN_MARGIN[self.scheme],
-                           self._spans_stale, self._active_lo, self._active_hi, self.col_lo,
-                           self.col_hi)
-        self._spans_stale = False
+                           self._changed or (0, 0, 0, 0), self._active_lo, self._active_hi,
+                           self.col_lo, self.col_hi)
+        self._changed = None
 
     @property
     def active_fraction(self) -> float:

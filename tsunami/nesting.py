@@ -148,7 +148,8 @@ class Coupling:
             restrict_surface(child_q[1], p.qy, self.row0, self.col0, self.ratio)
         # The water and fluxes fed back may lie outside the parent's active spans (dry
         # land under the child that the child flooded).
-        p.state_changed()
+        p.state_changed(slice(self.row0, self.row0 + self.rows),
+                        slice(self.col0, self.col0 + self.cols))
 
 
 def _cell_discharges(model: ShallowWaterModel) -> tuple[np.ndarray, np.ndarray]:

@@ -28,17 +28,18 @@ def _active(eta, h, M, N, wet_depth, j, i):
 
 @njit(parallel=True, cache=True)
 def grow_spans(eta, h, M, N, wet_depth, edge_west, edge_east, edge_south, edge_north, margin,
-               everywhere, active_lo, active_hi, span_lo, span_hi):
+               changed, active_lo, active_hi, span_lo, span_hi):
     """Widen each row's span [span_lo, span_hi) to hold every cell within ``margin`` rows
     and columns of an active cell; never narrows them.
 
     ``M``/``N``: the face fluxes (m^2/s) on x- and y-faces; ``edge_*``: the fluxes
     prescribed on the grid's edge faces (non-zero only on a nested grid's edges);
     ``active_lo``/``active_hi``: scratch, per row, receive the active cells' range.
-    ``everywhere``: look for active cells in whole rows; otherwise only inside the spans,
-    which is enough after steps (a step changes only cells inside them, and the margin
-    holds the cells it can make active) but not after the state was changed from
-    outside (an initial state, a nest's feedback).
+    Active cells are looked for inside the spans, which is enough after steps (a step
+    changes only cells inside them, and the margin holds the cells it can make active),
+    and in the box ``changed`` (first row, last row + 1, first column, last column + 1)
+    where the state was changed from outside since (an initial state: the whole grid;
+    a nest's feedback: the block under a child).
 
     Water and flux advance at most one cell per step in the leapfrog and two in fv2 (one
     per stage), so a margin of 1 (leapfrog) or 3 (fv2) before every step keeps every cell
@@ -46,9 +47,13 @@ def grow_spans(eta, h, M, N, wet_depth, edge_west, edge_east, edge_south, edge_n
     span's ends then carry none.
     """
     ny, nx = eta.shape
+    row0, row1, col0, col1 = changed
     for row in prange(ny):
         j = np.int64(row)
-        start, stop = (0, nx) if everywhere else (span_lo[j], span_hi[j])
+        start, stop = span_lo[j], span_hi[j]
+        if row0 <= j < row1 and col0 < col1:
+            start, stop = (col0, col1) if start >= stop else (min(start, col0),
+                                                              max(stop, col1))
         lo = nx
         for i in range(start, stop):
             if _active(eta, h, M, N, wet_depth, j, i):
