@@ -36,9 +36,11 @@ SCHEMES = ("leapfrog", "fv2")
 LIMITER_THETA = 1.3
 
 
-# fv2 skips cells farther than this from water (rows and columns): water advances at
-# most two cells per step (one per stage).
-SPAN_MARGIN = 3
+# Each step skips the cells farther than this (rows and columns) from an active cell
+# (water, or a face with flux: tsunami.kernels.spans). Water and flux advance at most one
+# cell per leapfrog step and two per fv2 step (one per stage); the spans are grown before
+# every step.
+SPAN_MARGIN = {"leapfrog": 1, "fv2": 3}
 FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine or finer
 # The leapfrog measures its wave and flow speeds every SPEED_CHECK_STEPS steps (a nested
 # child: at the first parent step after as many of its own) and sets its step for speeds
@@ -93,6 +95,13 @@ class ShallowWaterModel:
         (:meth:`next_time_step`).
     limiter_theta: fv2's slope limiter (generalised minmod: 1 minmod, 2 monotonised
         central; 0 makes the scheme first order, for comparisons).
+    track_activity: skip the cells far from any water (``True``, the default): each row's
+        kernels visit only the columns ``col_lo[j] <= i < col_hi[j]`` around the cells
+        that hold water or have a face with flux, grown before every step and never
+        narrowed, so dry land the flow has not come near costs nothing
+        (:mod:`tsunami.kernels.spans`). ``False`` visits every cell every step; a leapfrog
+        grid then gives bit-for-bit the same results (the switch is there to check that
+        and to compare speeds), an fv2 grid the same to round-off.
     """
 
     def __init__(self, grid: Grid, depth: np.ndarray, *, manning: float | np.ndarray = 0.0,
@@ -101,7 +110,8 @@ class ShallowWaterModel:
                  linear_depth: float = np.inf, max_speed: float = 20.0,
                  arrival_threshold: float = 0.2, speed_depth: float | None = None,
                  blowup_elevation: float = 200.0, gravity: float = GRAVITY,
-                 scheme: str = "leapfrog", limiter_theta: float = LIMITER_THETA) -> None:
+                 scheme: str = "leapfrog", limiter_theta: float = LIMITER_THETA,
+                 track_activity: bool = True) -> None:
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
         self.scheme = scheme
@@ -158,9 +168,16 @@ class ShallowWaterModel:
         # child, whose feedback replaces this grid's state there every step.
         self.time_step_cells = np.ones(grid.shape, np.uint8)
         self._ratio = np.ones(grid.shape, self.dtype)
-        # Active columns per row; the whole grid unless narrowed by activity tracking.
-        self.col_lo = np.zeros(ny, np.int64)
-        self.col_hi = np.full(ny, nx, np.int64)
+        # Active columns [col_lo, col_hi) of each row: the whole grid without activity
+        # tracking; with it, none until the first step grows them (_grow_spans).
+        self.track_activity = bool(track_activity)
+        self.col_lo = np.full(ny, nx if self.track_activity else 0, np.int64)
+        self.col_hi = np.full(ny, 0 if self.track_activity else nx, np.int64)
+        self._active_lo = np.zeros(ny, np.int64)
+        self._active_hi = np.zeros(ny, np.int64)
+        # Where the state changed from outside the step since the spans were last grown
+        # (rows, columns: first, last + 1): active cells may lie outside the spans there.
+        self._changed = (0, ny, 0, nx)
         # Prescribed edge fluxes (used on sides with a Nested condition).
         self.edge_flux = {
             "west": np.zeros(ny, self.dtype), "east": np.zeros(ny, self.dtype),
@@ -211,6 +228,8 @@ class ShallowWaterModel:
         """
         if self.scheme == "fv2":
             return self.cfl / self._wave_rate()
+        if self._changed is not None:  # (before the first step: the spans must hold the water)
+            self._grow_spans()
         m, s = self.metrics, self._scalars
         kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
                                *self.edge_depth.values(), s["speed_depth"],
@@ -261,7 +280,6 @@ class ShallowWaterModel:
                 self.qx[...] = np.broadcast_to(np.asarray(u, dtype=np.float64), depth.shape) * depth
             if v is not None:
                 self.qy[...] = np.broadcast_to(np.asarray(v, dtype=np.float64), depth.shape) * depth
-            self.state_changed()
         if u is not None:
             uc = np.broadcast_to(np.asarray(u, dtype=np.float64), self.grid.shape)
             face_u = np.zeros(self.M.shape)
@@ -276,6 +294,7 @@ class ShallowWaterModel:
             face_d = np.zeros(self.N.shape)
             face_d[1:-1] = 0.5 * (depth[1:] + depth[:-1])
             self.N[...] = face_v * face_d
+        self.state_changed()
         self._record_initial_maxima()
 
     def reset_depth(self, depth: np.ndarray) -> None:
@@ -323,12 +342,6 @@ class ShallowWaterModel:
         self._rates = np.zeros((ny, nx), self.dtype)
         # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
         self._limited_rows = np.zeros(ny, np.uint8)
-        # Active columns [lo, hi) of each row: every cell within SPAN_MARGIN cells of
-        # water (grown before each step, never narrowed); the dry land beyond is skipped.
-        self._span_lo = np.full(ny, nx, np.int64)
-        self._span_hi = np.zeros(ny, np.int64)
-        self._wet_lo = np.zeros(ny, np.int64)
-        self._wet_hi = np.zeros(ny, np.int64)
         self._rate_floor = None
         # Surface (m) outside the edges of a nested grid, set by its parent.
         self.edge_eta = {
@@ -336,10 +349,19 @@ class ShallowWaterModel:
             "south": np.zeros(nx, self.dtype), "north": np.zeros(nx, self.dtype)}
         self._fresh = False
 
-    def state_changed(self) -> None:
-        """Call after changing ``eta``, ``qx`` or ``qy`` from outside the step (set-up,
-        nest feedback, a kinematic source): fv2 then re-derives velocities and its time
-        step from the new state."""
+    def state_changed(self, rows: slice = slice(None), cols: slice = slice(None)) -> None:
+        """Call after changing ``eta``, ``M``/``N``, ``qx`` or ``qy`` from outside the step
+        (set-up, nest feedback) in the cells ``[rows, cols]`` (default: anywhere): the next
+        step then looks for water there too to grow the active spans from, and fv2
+        re-derives velocities and its time step from the new state. (Raising the surface
+        of wet cells only, as a kinematic source does, needs no call: those cells are
+        active already.)"""
+        ny, nx = self.grid.shape
+        box = (*rows.indices(ny)[:2], *cols.indices(nx)[:2])
+        if self._changed is not None:  # the box holding both
+            box = (min(box[0], self._changed[0]), max(box[1], self._changed[1]),
+                   min(box[2], self._changed[2]), max(box[3], self._changed[3]))
+        self._changed = box
         if self.scheme == "fv2":
             self._fresh = False
             self._rate_floor = None
@@ -369,8 +391,28 @@ class ShallowWaterModel:
         return max(float(self._rate_rows.max()), self._rate_floor)
 
     # -- time stepping --------------------------------------------------------------------
+    def _grow_spans(self) -> None:
+        """Grow the active spans (``col_lo``/``col_hi``) to hold every cell within
+        ``SPAN_MARGIN`` of water, of a face with flux or of a prescribed edge inflow.
+        The leapfrog counts any water (a film, or a cell a nest's feedback left a rounding
+        below its ground, still changes), fv2 water deeper than ``dry_depth``."""
+        if not self.track_activity:
+            return
+        wet_depth = self._scalars["dry"] if self.scheme == "fv2" else self.dtype.type(0)
+        kernels.grow_spans(self.eta, self.h, self.M, self.N, wet_depth,
+                           *self.edge_flux.values(), SPAN_MARGIN[self.scheme],
+                           self._changed or (0, 0, 0, 0), self._active_lo, self._active_hi,
+                           self.col_lo, self.col_hi)
+        self._changed = None
+
+    @property
+    def active_fraction(self) -> float:
+        """Share of the grid's cells inside the active spans (1 without tracking)."""
+        return float(np.maximum(self.col_hi - self.col_lo, 0).sum()) / self.grid.size
+
     def step(self) -> None:
         """Advance one time step of ``self.dt`` seconds."""
+        self._grow_spans()
         if self.scheme == "fv2":
             self._step_fv2()
             return
@@ -423,9 +465,7 @@ class ShallowWaterModel:
         modes = self.boundaries.modes()
         state = (self.eta, self.qx, self.qy, self._u, self._v)
         stage = self._stage
-        spans = (self._span_lo, self._span_hi)
-        kernels.grow_spans(self.eta, self.h, s["dry"], SPAN_MARGIN, self._wet_lo,
-                           self._wet_hi, *spans)
+        spans = (self.col_lo, self.col_hi)
         # The second stage writes into the start-of-step state, which it averages with.
         for final, start, out, time in ((False, state, stage, self.time),
                                         (True, stage, state, new_time)):

@@ -146,7 +146,10 @@ class Coupling:
             child_q = (c.qx, c.qy) if c.scheme == "fv2" else _cell_discharges(c)
             restrict_surface(child_q[0], p.qx, self.row0, self.col0, self.ratio)
             restrict_surface(child_q[1], p.qy, self.row0, self.col0, self.ratio)
-            p.state_changed()
+        # The water and fluxes fed back may lie outside the parent's active spans (dry
+        # land under the child that the child flooded).
+        p.state_changed(slice(self.row0, self.row0 + self.rows),
+                        slice(self.col0, self.col0 + self.cols))
 
 
 def _cell_discharges(model: ShallowWaterModel) -> tuple[np.ndarray, np.ndarray]:

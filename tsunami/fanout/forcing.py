@@ -204,8 +204,8 @@ class RecordedParent:
         self.time = self.recording.times[k]
         self.iteration = k
 
-    def state_changed(self) -> None:
-        """Nothing derived to refresh (a finite-volume parent's feedback hook)."""
+    def state_changed(self, rows: slice = slice(None), cols: slice = slice(None)) -> None:
+        """Nothing derived to refresh (the hook a nest's feedback calls on a parent)."""
 
     def reset_depth(self, depth: np.ndarray) -> None:
         """Keep the recorded still depth: the town's grids, whose mean the nest would set

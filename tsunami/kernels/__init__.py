@@ -14,12 +14,12 @@ from tsunami.kernels.continuity import update_surface
 from tsunami.kernels.finite_volume import (
     cell_velocities,
     face_fluxes,
-    grow_spans,
     limit_fluxes,
     update_cells,
 )
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
+from tsunami.kernels.spans import grow_spans
 from tsunami.kernels.time_step import wave_rate_rows
 from tsunami.kernels.velocity import update_flow_maxima, velocity_field
 

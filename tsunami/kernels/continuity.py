@@ -18,15 +18,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import EXACT_ORDER, flush_denormals, record_maxima, restore_fp_mode
+from tsunami.kernels.scalar import (
+    EXACT_ORDER,
+    aligned_range,
+    flush_denormals,
+    record_maxima,
+    restore_fp_mode,
+)
 
 
 @njit(parallel=True, fastmath=EXACT_ORDER, cache=True)
 def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_lo, col_hi,
                    time, dry_depth, arrival_threshold, eta_max, arrival_time):
-    """Advance ``eta`` one step in place over the active cells; update its maximum and
-    the arrival time."""
-    ny, _nx = eta.shape
+    """Advance ``eta`` one step in place over the active cells (and the rest of their
+    blocks, :func:`~tsunami.kernels.scalar.aligned_range`); update its maximum and the
+    arrival time."""
+    ny, nx = eta.shape
     one = np.uint64(1)
     for row in prange(ny):
         j = np.int64(row)
@@ -38,7 +45,8 @@ def update_surface(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col
         north = cos_north[j]
         south = cos_south[j]
         # Unsigned column indices: no wrap-around code, so the loop vectorises.
-        for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
+        lo, hi = aligned_range(col_lo[j], col_hi[j], 0, nx)
+        for i in range(np.uint64(lo), np.uint64(hi)):
             divergence = (M[j, i + one] - M[j, i]) * inv_dx + (
                 N[j + 1, i] * north - N[j, i] * south) * inv_dy
             ground = -h[j, i]

@@ -578,43 +578,6 @@ def update_cells(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
 
 
 @njit(parallel=True, cache=True)
-def grow_spans(eta, h, dry_depth, margin, wet_lo, wet_hi, span_lo, span_hi):
-    """Widen each row's active columns [span_lo, span_hi) to hold every cell within
-    ``margin`` rows and columns of a wet cell; never narrows them.
-
-    Cells outside the spans are dry with no water within ``margin`` cells: their face
-    fluxes are zero and the kernels skip them (the dry land of an inundation grid that
-    the flow has not come near). In one step water advances at most two cells (one per
-    stage), so spans grown before every step with a margin of three or more always hold
-    every cell that can change."""
-    ny, nx = eta.shape
-    for row in prange(ny):
-        j = np.int64(row)
-        lo = nx
-        for i in range(nx):
-            if eta[j, i] + h[j, i] > dry_depth:
-                lo = i
-                break
-        hi = 0
-        for k in range(nx - lo):
-            i = nx - 1 - k
-            if eta[j, i] + h[j, i] > dry_depth:
-                hi = i + 1
-                break
-        wet_lo[j] = lo
-        wet_hi[j] = hi
-    for j in range(ny):
-        lo = nx
-        hi = 0
-        for k in range(max(j - margin, 0), min(j + margin + 1, ny)):
-            lo = min(lo, wet_lo[k])
-            hi = max(hi, wet_hi[k])
-        if lo < hi:
-            span_lo[j] = min(span_lo[j], max(lo - margin, 0))
-            span_hi[j] = max(span_hi[j], min(hi + margin, nx))
-
-
-@njit(parallel=True, cache=True)
 def cell_velocities(eta, h, qx, qy, dry_depth, max_speed, u, v):
     """u, v = q / D in wet cells (0 in dry ones), capped at ``max_speed``; q follows the cap."""
     ny, nx = eta.shape

@@ -36,6 +36,7 @@ from numba import njit, prange
 
 from tsunami.kernels.scalar import (
     FASTMATH,
+    aligned_range,
     face_depth,
     flush_denormals,
     flux_update,
@@ -152,15 +153,18 @@ def drains_quarter(q, outflow_per_flux, available_if_positive, available_if_nega
 @njit(inline="always", cache=True)
 def x_faces_of_row(eta, h, n2, M, N, M_new, j, start, stop, inv_dx, inv_dy, f, dt, g, dry_depth,
                    linear_depth, max_speed):
-    """Update interior x-faces start..stop-1 of row j; return whether any needs limiting."""
+    """Update interior x-faces start..stop-1 of row j; return whether any needs limiting.
+
+    The faces 2..nx-2 (with upwind neighbours on both sides) go through the vectorised
+    loop together with the rest of their blocks (:func:`aligned_range`), faces 1 and nx-1
+    through the same function with the missing neighbours flagged."""
     ny, nx = eta.shape
     south_ok = j >= 1
     north_ok = j <= ny - 2
     js = j - 1 if south_ok else j
     jn = j + 1 if north_ok else j
     flagged = False
-    fast_start = max(start, 2)
-    fast_stop = min(stop, nx - 1)
+    fast_start, fast_stop = aligned_range(start, stop, 2, nx - 1)
     for i in range(np.uint64(fast_start), np.uint64(fast_stop)):
         q = x_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok,
                         inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
@@ -168,7 +172,7 @@ def x_faces_of_row(eta, h, n2, M, N, M_new, j, start, stop, inv_dx, inv_dy, f, d
         flagged |= drains_quarter(q, inv_dx, eta[j, i - U1] + h[j, i - U1], eta[j, i] + h[j, i],
                                   dt)
     for edge in (start, stop - 1):
-        if start <= edge < stop and (edge < fast_start or edge >= fast_stop):
+        if start <= edge < stop and (edge < 2 or edge >= nx - 1):
             i = np.uint64(edge)
             q = x_face_flux(eta, h, n2, M, N, j, i, edge >= 2, edge <= nx - 2, js, jn, south_ok,
                             north_ok, inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth,
@@ -182,15 +186,17 @@ def x_faces_of_row(eta, h, n2, M, N, M_new, j, start, stop, inv_dx, inv_dy, f, d
 @njit(inline="always", cache=True)
 def y_faces_of_row(eta, h, n2, M, N, N_new, j, start, stop, inv_dx, inv_dy, f, cos_north_below,
                    cos_south_above, dt, g, dry_depth, linear_depth, max_speed):
-    """Update y-faces start..stop-1 of face row j (1 <= j <= ny-1); return the limit flag."""
+    """Update y-faces start..stop-1 of face row j (1 <= j <= ny-1); return the limit flag.
+
+    Columns 1..nx-2 go through the vectorised loop together with the rest of their blocks
+    (:func:`aligned_range`), the edge columns through the flagged path."""
     ny, nx = eta.shape
     south_ok = j >= 2
     north_ok = j <= ny - 2
     js = j - 1 if south_ok else j
     jn = j + 1 if north_ok else j
     flagged = False
-    fast_start = max(start, 1)
-    fast_stop = min(stop, nx - 1)
+    fast_start, fast_stop = aligned_range(start, stop, 1, nx - 1)
     for i in range(np.uint64(fast_start), np.uint64(fast_stop)):
         q = y_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok, inv_dx,
                         inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
@@ -199,7 +205,7 @@ def y_faces_of_row(eta, h, n2, M, N, N_new, j, start, stop, inv_dx, inv_dy, f, c
         flagged |= drains_quarter(q, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
                                   eta[j, i] + h[j, i], dt)
     for edge in (start, stop - 1):
-        if start <= edge < stop and (edge < fast_start or edge >= fast_stop):
+        if start <= edge < stop and (edge < 1 or edge >= nx - 1):
             i = np.uint64(edge)
             q = y_face_flux(eta, h, n2, M, N, j, i, edge >= 1, edge <= nx - 2, js, jn, south_ok,
                             north_ok, inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth,

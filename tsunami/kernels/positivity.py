@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, span_union, typed
+from tsunami.kernels.scalar import FASTMATH, aligned_range, span_union, typed
 
 
 @njit(inline="always", cache=True)
@@ -30,14 +30,17 @@ def limit_outflow(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_
     """Scale the outgoing fluxes of over-drained cells in place.
 
     ``ratio`` is scratch space of the cell shape; it is only read where it was written
-    (active cells of limited rows).
+    (active cells of limited rows, with the rest of their blocks:
+    :func:`~tsunami.kernels.scalar.aligned_range`). The faces on a span's ends carry no
+    flux (the spans hold every cell next to water or to a flux), so they are left alone.
     """
-    ny, _nx = eta.shape
+    ny, nx = eta.shape
     zero = typed(0.0, dt)
     one = typed(1.0, dt)
     for j in prange(ny):
         if row_limited(limit_rows, j):
-            for i in range(col_lo[j], col_hi[j]):
+            lo, hi = aligned_range(col_lo[j], col_hi[j], 0, nx)
+            for i in range(lo, hi):
                 outflow = dt * (
                     (max(M[j, i + 1], zero) - min(M[j, i], zero)) * inv_dx_c[j]
                     + (max(N[j + 1, i], zero) * cos_north[j]

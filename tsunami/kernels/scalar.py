@@ -232,6 +232,36 @@ def record_maxima(surface, depth, ground, time, dry_depth, arrival_threshold, et
     arrival_time[j, i] = time if arrives else arrival
 
 
+# Columns are visited in blocks of this many, counted from the first column of the whole
+# row's loop (see :func:`aligned_range`).
+VECTOR_BLOCK = 64
+
+
+@njit(inline="always", cache=True)
+def aligned_range(start, stop, first, last):
+    """The part [start, stop) of a row loop over [first, last), widened to whole blocks of
+    ``VECTOR_BLOCK`` columns counted from ``first`` (clipped to [first, last)); empty where
+    [start, stop) holds none of [first, last).
+
+    Why: LLVM vectorises a row loop in chunks (vector width x interleave) and finishes it
+    with a scalar remainder, and the two round differently (fused multiply-adds,
+    reassociation, a shared reciprocal: 1 ulp now and then). A loop over an active span
+    that ended where the whole row's loop has a chunk (or began off its chunk grid) sent
+    some cells through the other path, and a run skipping dry land drifted from one that
+    visits every cell. Widened to blocks (chunks are powers of two up to 64 columns: 16
+    float32 lanes interleaved 4 times), every cell takes the path it takes in the whole
+    row's loop, so results are bit-for-bit the same however much of a row is active.
+    """
+    lo = max(start, first)
+    hi = min(stop, last)
+    if lo >= hi:
+        return first, first
+    block = VECTOR_BLOCK
+    lo = first + (lo - first) // block * block
+    hi = first + (hi - first + block - 1) // block * block
+    return lo, min(hi, last)
+
+
 @njit(inline="always", cache=True)
 def span_union(lo_a, hi_a, lo_b, hi_b):
     """Smallest column range [lo, hi) holding two ranges, ignoring an empty one."""

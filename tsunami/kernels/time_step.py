@@ -16,7 +16,13 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, flush_denormals, restore_fp_mode, typed
+from tsunami.kernels.scalar import (
+    FASTMATH,
+    aligned_range,
+    flush_denormals,
+    restore_fp_mode,
+    typed,
+)
 from tsunami.kernels.velocity import cell_velocity
 
 
@@ -26,14 +32,15 @@ def wave_rate_rows(eta, h, M, N, g, dry_depth, edge_west, edge_east, edge_south,
     """``rates[j]``: max over row j's active cells deeper than ``film_depth`` where
     ``counted`` is non-zero of (|u| + sqrt(g D)) sqrt(1/dx^2 + 1/dy^2) (1/s); 0 where
     none is."""
-    ny, _nx = eta.shape
+    ny, nx = eta.shape
     zero = typed(0.0, g)
     for row in prange(ny):
         j = np.int64(row)
         fp_mode = flush_denormals()
         factor = np.sqrt(inv_dx_c[j] * inv_dx_c[j] + inv_dy * inv_dy)
         rate = zero
-        for i in range(np.uint64(col_lo[j]), np.uint64(col_hi[j])):
+        lo, hi = aligned_range(col_lo[j], col_hi[j], 0, nx)
+        for i in range(np.uint64(lo), np.uint64(hi)):
             depth = eta[j, i] + h[j, i]
             if depth > film_depth and counted[j, i]:
                 u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,

@@ -15,6 +15,7 @@ from numba import njit, prange
 
 from tsunami.kernels.scalar import (
     FASTMATH,
+    aligned_range,
     face_depth,
     flush_denormals,
     restore_fp_mode,
@@ -91,27 +92,30 @@ def update_flow_maxima(eta, h, M, N, dry_depth, edge_west, edge_east, edge_south
     for row in prange(ny):
         j = np.int64(row)
         fp_mode = flush_denormals()
-        lo, hi = np.uint64(col_lo[j]), np.uint64(col_hi[j])
-        # The grid's edge cells through cell_velocity, the rest branch-free.
+        # The grid's edge cells through cell_velocity, the rest branch-free; the active
+        # cells with the rest of their blocks (aligned_range: the same path, the same bits,
+        # as in a loop over the whole row).
         if j == 0 or j == ny - 1:
-            for i in range(lo, hi):
+            lo, hi = aligned_range(col_lo[j], col_hi[j], 0, nx)
+            for i in range(np.uint64(lo), np.uint64(hi)):
                 u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
                                      edge_south, edge_north, j, i)
                 record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
                                    momentum_flux_max, j, i)
             restore_fp_mode(fp_mode)
             continue
-        first, last = max(lo, U1), min(hi, np.uint64(nx - 1))
-        for i in range(first, last):
+        first, last = aligned_range(col_lo[j], col_hi[j], 1, nx - 1)
+        for i in range(np.uint64(first), np.uint64(last)):
             u, v = interior_velocity(eta, h, M, N, dry_depth, j, i)
             record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
                                momentum_flux_max, j, i)
-        for i in range(lo, min(first, hi)):  # the west edge cell, if active
+        lo, hi = np.uint64(col_lo[j]), np.uint64(col_hi[j])
+        for i in range(lo, min(U1, hi)):  # the west edge cell, if active
             u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
                                  edge_south, edge_north, j, i)
             record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
                                momentum_flux_max, j, i)
-        for i in range(max(last, first), hi):  # the east edge cell, if active
+        for i in range(max(np.uint64(nx - 1), lo, U1), hi):  # the east edge cell, if active
             u, v = cell_velocity(eta, h, M, N, dry_depth, edge_west, edge_east,
                                  edge_south, edge_north, j, i)
             record_flow_maxima(eta[j, i] + h[j, i], u, v, speed_depth, speed_max,
