@@ -489,7 +489,7 @@ def test_ranking_is_the_plain_least_squares_and_its_maps_a_fresh_run(twin, tmp_p
     db = twin["db"]
     settings = EnsembleSettings(along_strike=(-0.5, 0.5), down_dip=(0.0,),
                                 strike_offsets=(0.0,), dip_offsets=(0.0,),
-                                size_sigmas=(-1.0, 0.0), verify=4,
+                                size_sigmas=(-1.0, 0.0), magnitude_offsets=(0.0,), verify=4,
                                 percentile_maps=(50.0, 100.0))
     ensemble = rank(read_alert(ALERT), db, {"Okushiri"}, settings)
     wet = db.elevation < 0
