@@ -471,6 +471,60 @@ def test_ranking_leaves_the_kernel_threads_as_they_were(twin):
     assert numba.get_num_threads() == before
 
 
+def test_ranking_is_the_plain_least_squares_and_its_maps_a_fresh_run(twin, tmp_path):
+    """Tier 1 with what it prepares once per database (QR factors, the Kajiura filter's
+    transfers) and members on threads gives every member the residual and heights of the
+    plain computation: the member's surface from ``fault_sea_surface`` and NNLS on the
+    dense (sea cells x units) matrix. A percentile map kept from a tier-2 run is
+    bit-for-bit the map of a fresh run of that member on one kernel thread, and its
+    tier-2 heights are that run's."""
+    import numba
+    import rasterio
+    from scipy.optimize import nnls
+
+    from tsunami.realtime.database import unit_response
+    from tsunami.realtime.ensemble import EnsembleSettings, _boundaries, percentile_maps, rank
+    from tsunami.source.sea_surface import fault_sea_surface
+
+    db = twin["db"]
+    settings = EnsembleSettings(along_strike=(-0.5, 0.5), down_dip=(0.0,),
+                                strike_offsets=(0.0,), dip_offsets=(0.0,),
+                                size_sigmas=(-1.0, 0.0), magnitude_offsets=(0.0,), verify=4,
+                                percentile_maps=(50.0, 100.0))
+    ensemble = rank(read_alert(ALERT), db, {"Okushiri"}, settings)
+    wet = db.elevation < 0
+    dense = db.load_sea_surfaces().astype(np.float64)[:, wet].T
+    depth = np.where(wet, -db.elevation, 0.0)
+    points = db.forecast_points
+    responses = np.stack([db.response(p) for p in points])
+    assert len(ensemble.members) == 4
+    for m in ensemble.members:
+        target = fault_sea_surface([m.fault], db.grid, depth)[wet]
+        coeff, residual = nnls(dense, target)
+        assert m.projection_residual == pytest.approx(residual / np.linalg.norm(target),
+                                                      rel=1e-9)
+        offshore = np.einsum("u,put->pt", coeff, responses).max(axis=1)
+        for j, p in enumerate(points):
+            assert m.heights[p] == pytest.approx(max(offshore[j], m.uplift_near[p]),
+                                                 rel=1e-9, abs=1e-12)
+    # verify = 4: every member is shortlisted, so both mapped members keep their run.
+    mapped = {m.index: m for m in ensemble.at_percentiles(settings.percentile_maps).values()}
+    assert set(ensemble.linear_runs) == set(mapped)
+    maps = percentile_maps(ensemble, db, tmp_path, settings.percentile_maps)
+    before = numba.get_num_threads()
+    for m, path in maps.values():
+        fresh = unit_response(m.fault, db.grid, -db.elevation, _boundaries(db),
+                              [db.points[p] for p in points], db.times,
+                              float(db.attrs["dt_s"]), str(db.attrs["dtype"]),
+                              kernel_threads=1, max_field=True)
+        with rasterio.open(path) as src:
+            assert np.array_equal(src.read(1)[::-1], np.nan_to_num(fresh["max_eta"],
+                                                                   nan=-9999.0))
+        assert m.verified == {p: max(float(fresh["eta"][k].max()), m.uplift_near[p])
+                              for k, p in enumerate(points)}
+    assert numba.get_num_threads() == before
+
+
 def test_a_gauge_trigger_without_an_alert_opens_an_event(setup, twin, tmp_path):
     """No alert comes (a tsunami earthquake, a far source): the gauge trigger opens an
     event with an estimated origin time, inversion forecasts are published as the data

@@ -27,7 +27,10 @@ ranked in two tiers with the unit-source database (:mod:`tsunami.realtime.databa
 1. Every member's initial sea surface on the database's outer grid is projected by
    non-negative least squares onto the unit sources' surfaces; the units' linear
    waveforms at the forecast points, weighted by that projection, give the member's
-   offshore maximum in front of every town (about 20 ms a member). The ranking height
+   offshore maximum in front of every town (about 10 ms of CPU a member on the Okushiri
+   2' grid, 0.34 s on the Japan Trench 1' grid of 201,000 cells; what depends on the
+   database only, the QR factors and the Kajiura filter, is prepared once per open
+   database and kept with it, 175 MB on that grid). The ranking height
    of a member at a forecast point is the larger of that maximum and the highest
    initial sea surface within ``near_km`` (30 km) of the point: a coarse outer grid
    cannot carry a near-field source's short waves onto the coast (on the Okushiri demo
@@ -67,6 +70,8 @@ import contextlib
 import itertools
 import math
 import time
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +89,7 @@ from tsunami.source.scaling import (
     default_law,
     moment_from_magnitude,
 )
-from tsunami.source.sea_surface import fault_sea_surface
+from tsunami.source.sea_surface import KajiuraFilter, fault_sea_surface
 
 
 @dataclass(frozen=True)
@@ -160,6 +165,9 @@ class Ensemble:
     verify_s: float = 0.0
     #: The forecast points of the region's towns the members were chosen for.
     chosen: list[str] = field(default_factory=list)
+    #: Member index -> its tier-2 run with the maximum field, for the shortlisted
+    #: members that are also at a percentile of the maps (:func:`rank`).
+    linear_runs: dict[int, dict] = field(default_factory=dict)
 
     def severity(self) -> np.ndarray:
         """Per member the mean over ``chosen`` points of its ranking height divided by
@@ -266,43 +274,91 @@ def rank(alert: EarthquakeAlert, db: UnitSourceDatabase, towns: set[str] | None 
          settings: EnsembleSettings | None = None) -> Ensemble:
     """Build and rank the ensemble of ``alert`` with ``db`` (module doc). ``towns``: the
     names of the towns the forecast publishes; the members decisive in front of them (at
-    the forecast points of those towns) are chosen (None or no such point: all points)."""
+    the forecast points of those towns) are chosen (None or no such point: all points).
+
+    The tier-2 runs use the caller's Numba threads (through the core budget, as every
+    run), and a shortlisted member that is also at one of ``settings.percentile_maps``
+    keeps its map (:attr:`Ensemble.linear_runs`), which :func:`percentile_maps` then
+    does not run again."""
+    import numba
+
     settings = settings or EnsembleSettings()
     start = time.perf_counter()
     law, faults = members(alert, settings)
-    surfaces = db.load_sea_surfaces().astype(np.float64)
-    wet = db.elevation < 0
-    basis = surfaces[:, wet].T  # (cells, units)
-    q, r = np.linalg.qr(basis)
-    depth = np.where(wet, -db.elevation, 0.0)
+    basis = _basis(db)
     points = [p for p in db.forecast_points]
     responses = np.stack([db.response(p) for p in points])  # (point, unit, time)
-    near = _near_masks(db, points, settings.near_km, wet)
-    for m in faults:
-        target = fault_sea_surface([m.fault], db.grid, depth)[wet]
+    near = _near_masks(db, points, settings.near_km, basis.wet)
+
+    def project(m: Member) -> tuple[dict[str, float], dict[str, float], float]:
+        target = fault_sea_surface([m.fault], db.grid, basis.depth,
+                                   kajiura=basis.kajiura)[basis.wet]
         # Least squares on the basis, through its QR factors: min |R c - Q^T b|, c >= 0.
-        coeff, _ = nnls(r, q.T @ target)
+        coeff, _ = nnls(basis.r, basis.q.T @ target)
         norm = float(np.linalg.norm(target))
-        resid = float(np.linalg.norm(basis @ coeff - target)) / norm if norm > 0 else 1.0
+        resid = float(np.linalg.norm(basis.surfaces @ coeff - target)) / norm if norm > 0 \
+            else 1.0
         series = np.einsum("u,put->pt", coeff, responses)
         uplift = {p: float(target[near[p]].max()) if near[p].any() else 0.0 for p in points}
-        object.__setattr__(m, "uplift_near", uplift)
-        object.__setattr__(m, "heights", {p: max(float(series[j].max()), uplift[p])
-                                          for j, p in enumerate(points)})
-        object.__setattr__(m, "projection_residual", resid)
+        return uplift, {p: max(float(series[j].max()), uplift[p])
+                        for j, p in enumerate(points)}, resid
+
+    # Members are independent and their numpy and FFT work releases the GIL: one thread
+    # per kernel thread the caller has (each member's result is the same either way).
+    with ThreadPoolExecutor(max(1, numba.get_num_threads())) as pool:
+        for m, (uplift, heights, resid) in zip(faults, pool.map(project, faults),
+                                               strict=True):
+            object.__setattr__(m, "uplift_near", uplift)
+            object.__setattr__(m, "heights", heights)
+            object.__setattr__(m, "projection_residual", resid)
     town_of = {p: db.points[p].town for p in points}
     chosen = [p for p in points if towns and town_of[p] in towns] or points
     ranked = time.perf_counter()
+    ensemble = Ensemble(alert, law, faults, points, town_of, [], ranked - start, 0.0, chosen)
     shortlist = {m.index: m for p in chosen for m in
                  sorted(faults, key=lambda m: -m.heights[p])[:settings.verify]}
+    mapped = {m.index for m in ensemble.at_percentiles(settings.percentile_maps).values()}
     for m in shortlist.values():
-        linear = linear_maxima(db, m.fault, points)
-        object.__setattr__(m, "verified", {p: max(linear[p], m.uplift_near[p])
-                                           for p in points})
-    decisive = decisive_members(list(shortlist.values()), chosen, settings.full_runs,
-                                key="verified")
-    return Ensemble(alert, law, faults, points, town_of, decisive, ranked - start,
-                    time.perf_counter() - ranked, chosen)
+        run = _linear_run(db, m.fault, max_field=m.index in mapped)
+        if m.index in mapped:
+            ensemble.linear_runs[m.index] = run
+        object.__setattr__(m, "verified", {p: max(float(run["eta"][k].max()),
+                                                  m.uplift_near[p])
+                                           for k, p in enumerate(points)})
+    ensemble.decisive = decisive_members(list(shortlist.values()), chosen,
+                                         settings.full_runs, key="verified")
+    ensemble.verify_s = time.perf_counter() - ranked
+    return ensemble
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What the projection needs of a database, whatever the alert (:func:`_basis`)."""
+
+    wet: np.ndarray  # the grid's sea cells (elevation < 0)
+    depth: np.ndarray  # still water depth (m), 0 on land
+    surfaces: np.ndarray  # (wet cell, unit): the units' initial sea surfaces there
+    q: np.ndarray  # QR factors of ``surfaces``
+    r: np.ndarray
+    kajiura: KajiuraFilter  # the Kajiura filter of the grid's depth, transfers kept
+
+
+#: Per open database its :class:`_Basis`, built on the first ranking (seconds on a big
+#: grid: the float64 copy and QR of 201,000 x 55 surfaces on the Japan Trench database).
+_BASES: weakref.WeakKeyDictionary[UnitSourceDatabase, _Basis] = weakref.WeakKeyDictionary()
+
+
+def _basis(db: UnitSourceDatabase) -> _Basis:
+    """The database's :class:`_Basis`, built once per database object."""
+    basis = _BASES.get(db)
+    if basis is None:
+        wet = db.elevation < 0
+        surfaces = np.ascontiguousarray(db.load_sea_surfaces().astype(np.float64)[:, wet].T)
+        q, r = np.linalg.qr(surfaces)
+        depth = np.where(wet, -db.elevation, 0.0)
+        basis = _Basis(wet, depth, surfaces, q, r, KajiuraFilter(depth, db.grid))
+        _BASES[db] = basis
+    return basis
 
 
 def _near_masks(db: UnitSourceDatabase, points: list[str], km: float, wet: np.ndarray
@@ -320,17 +376,20 @@ def _near_masks(db: UnitSourceDatabase, points: list[str], km: float, wet: np.nd
     return out
 
 
-def linear_maxima(db: UnitSourceDatabase, fault: Subfault, points: list[str]
-                  ) -> dict[str, float]:
-    """Maximum sea-surface height (m) at ``points`` of ``fault`` run exactly as the
-    database's units were (linear long-wave equations on its outer grid, its time step
-    and duration)."""
+def _linear_run(db: UnitSourceDatabase, fault: Subfault, max_field: bool = False) -> dict:
+    """``fault`` run exactly as the database's units were (linear long-wave equations on
+    its outer grid, its time step and duration), on the caller's Numba threads: the
+    sea surface at the forecast points (``eta``, in the order of ``db.forecast_points``)
+    and with ``max_field`` the maximum sea-surface height of every cell
+    (:func:`~tsunami.realtime.database.unit_response`)."""
+    import numba
+
     from tsunami.realtime.database import unit_response
 
-    result = unit_response(fault, db.grid, -db.elevation,
-                           _boundaries(db), [db.points[p] for p in points], db.times,
-                           float(db.attrs["dt_s"]), str(db.attrs.get("dtype", "float32")))
-    return {p: float(result["eta"][k].max()) for k, p in enumerate(points)}
+    return unit_response(fault, db.grid, -db.elevation, _boundaries(db),
+                         [db.points[p] for p in db.forecast_points], db.times,
+                         float(db.attrs["dt_s"]), str(db.attrs.get("dtype", "float32")),
+                         kernel_threads=numba.get_num_threads(), max_field=max_field)
 
 
 def percentile_maps(ensemble: Ensemble, db: UnitSourceDatabase, folder,
@@ -348,16 +407,13 @@ def percentile_maps(ensemble: Ensemble, db: UnitSourceDatabase, folder,
     from tsunami.atomic import atomic_path
     from tsunami.cog import write_cog
     from tsunami.products.layers import NODATA
-    from tsunami.realtime.database import unit_response
 
     grid = db.grid
     transform = Affine(grid.dx, 0.0, grid.x0, 0.0, -grid.dy, grid.y0 + grid.ny * grid.dy)
-    points = [db.points[p] for p in ensemble.points]
     out = {}
     for p, m in ensemble.at_percentiles(q).items():
-        result = unit_response(m.fault, grid, -db.elevation, _boundaries(db), points,
-                               db.times, float(db.attrs["dt_s"]),
-                               str(db.attrs.get("dtype", "float32")), max_field=True)
+        result = ensemble.linear_runs.get(m.index) or _linear_run(db, m.fault,
+                                                                  max_field=True)
         path = Path(folder) / f"ensemble_p{p:g}_max_eta.tif"
         f = m.fault
         with atomic_path(path) as tmp:

@@ -42,6 +42,11 @@ _VERTICAL_COS = 1e-5
 # Elements per block in seafloor_displacement: bounds the temporaries (about 30 float64
 # arrays of this size) to some 100 MB however many points and subfaults are asked for.
 _BLOCK = 1 << 19
+# ... and at most this many points at a time: with one subfault on a big grid (an alert
+# ensemble's member on 201,000 cells) blocks that fit the CPU's caches take 0.16 s of
+# CPU instead of 0.27 s. The subfaults summed together stay those of _BLOCK, so the
+# sums, each point's own, are bit-for-bit the same.
+_POINT_BLOCK = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -294,6 +299,7 @@ def seafloor_displacement(subfaults: Iterable[Subfault], lon: np.ndarray, lat: n
                         s.length, s.width] for s in subs])
     points = min(lon.size, _BLOCK)
     per_block = max(1, _BLOCK // points)
+    points = min(points, _POINT_BLOCK)
     for start in range(0, lon.size, points):
         part = slice(start, start + points)
         for first in range(0, len(subs), per_block):

@@ -87,48 +87,88 @@ def kajiura_filter(uplift: np.ndarray, depth: np.ndarray | float, grid: Grid) ->
     depths, module doc). The filter keeps the volume (its value at k = 0 is 1) and
     flattens features shorter than about the depth. The grid's edges are mirrored, so
     a displacement that does not vanish there is not pulled down at the edge.
+    Many displacements on one grid: :class:`KajiuraFilter`, which prepares the
+    depth's part once.
     """
     uplift = np.asarray(uplift, dtype=np.float64)
-    h = np.broadcast_to(np.maximum(np.asarray(depth, dtype=np.float64), 0.0), uplift.shape)
-    deepest = float(h.max()) if h.size else 0.0
-    if deepest <= 0.0 or not np.any(uplift):
-        return uplift.copy()
-    widths, dy = grid.cell_widths()
-    dx = float(widths[len(widths) // 2])
-    ny, nx = uplift.shape
-    (south, north), (west, east) = (_mirror_padding(ny, KAJIURA_REACH * deepest / dy),
-                                    _mirror_padding(nx, KAJIURA_REACH * deepest / dx))
-    padded = np.pad(uplift, ((south, north), (west, east)), mode="symmetric")
-    spectrum = scipy.fft.rfft2(padded, workers=-1)
-    ky = 2 * np.pi * scipy.fft.fftfreq(padded.shape[0], dy)[:, None]
-    kx = 2 * np.pi * scipy.fft.rfftfreq(padded.shape[1], dx)[None, :]
-    k = np.hypot(kx, ky)
+    return KajiuraFilter(depth, grid, uplift.shape, keep_transfers=False)(uplift)
 
-    def filtered(level: float) -> np.ndarray:
-        if level == 0.0:
-            return uplift
-        kh = k * level
-        # 1/cosh without overflow: 2 e^-kh / (1 + e^-2kh).
-        transfer = 2.0 * np.exp(-kh) / (1.0 + np.exp(-2.0 * kh))
-        field = scipy.fft.irfft2(spectrum * transfer, s=padded.shape, workers=-1)
-        return field[south:south + ny, west:west + nx]
 
-    # The shallowest non-zero level: below a tenth of a cell the filter differs from the
-    # identity by under 5 % at the shortest resolved wavelength, so interpolating from
-    # depth 0 is accurate there.
-    first = min(deepest, 0.1 * min(dx, dy))
-    count = max(1, math.ceil(math.log(deepest / first) / math.log(KAJIURA_DEPTH_RATIO)))
-    levels = [0.0, *np.geomspace(first, deepest, count + 1)[:-1], deepest]
-    result = uplift.copy()
-    lower = filtered(0.0)
-    for h0, h1 in itertools.pairwise(levels):
-        upper = filtered(float(h1))
-        inside = (h > h0) & (h <= h1)
-        if np.any(inside):
-            weight = (h[inside] - h0) / (h1 - h0)
-            result[inside] = (1 - weight) * lower[inside] + weight * upper[inside]
-        lower = upper
-    return result
+class KajiuraFilter:
+    """:func:`kajiura_filter` for one depth field on one grid, with what depends on the
+    depth only (padding, wavenumbers, each cell's bracketing levels and weights) computed
+    once, and with ``keep_transfers`` the depth ladder's transfer functions too (one
+    real array of half the padded grid per level, about 20 levels: keep them only to
+    filter many displacements, an ensemble's members). Filtering then costs one forward
+    FFT and one inverse FFT per level, with results bit-for-bit those of
+    :func:`kajiura_filter`."""
+
+    def __init__(self, depth: np.ndarray | float, grid: Grid,
+                 shape: tuple[int, int] | None = None, keep_transfers: bool = True) -> None:
+        shape = grid.shape if shape is None else shape
+        h = np.broadcast_to(np.maximum(np.asarray(depth, dtype=np.float64), 0.0), shape)
+        self.shape = shape
+        self.deepest = deepest = float(h.max()) if h.size else 0.0
+        if deepest <= 0.0:
+            return
+        widths, dy = grid.cell_widths()
+        dx = float(widths[len(widths) // 2])
+        ny, nx = shape
+        self._padding = (_mirror_padding(ny, KAJIURA_REACH * deepest / dy),
+                         _mirror_padding(nx, KAJIURA_REACH * deepest / dx))
+        self._padded = tuple(n + sum(pad) for n, pad in zip(shape, self._padding,
+                                                             strict=True))
+        ky = 2 * np.pi * scipy.fft.fftfreq(self._padded[0], dy)[:, None]
+        kx = 2 * np.pi * scipy.fft.rfftfreq(self._padded[1], dx)[None, :]
+        self._k = np.hypot(kx, ky)
+        # The shallowest non-zero level: below a tenth of a cell the filter differs from
+        # the identity by under 5 % at the shortest resolved wavelength, so interpolating
+        # from depth 0 is accurate there.
+        first = min(deepest, 0.1 * min(dx, dy))
+        count = max(1, math.ceil(math.log(deepest / first) / math.log(KAJIURA_DEPTH_RATIO)))
+        self._levels = [0.0, *np.geomspace(first, deepest, count + 1)[:-1], deepest]
+        # Per pair of levels (h0, h1]: the cells (flat indices, ascending) whose depth it
+        # brackets, and their interpolation weights.
+        flat = h.ravel()
+        self._cells = []
+        for h0, h1 in itertools.pairwise(self._levels):
+            cells = np.flatnonzero((flat > h0) & (flat <= h1))
+            self._cells.append((cells, (flat[cells] - h0) / (h1 - h0)))
+        self._keep = keep_transfers
+        self._transfers: dict[int, np.ndarray] = {}
+
+    def _transfer(self, level: int) -> np.ndarray:
+        """1/cosh(kh) at the ladder's ``level`` (without overflow: 2 e^-kh / (1 + e^-2kh))."""
+        transfer = self._transfers.get(level)
+        if transfer is None:
+            kh = self._k * float(self._levels[level])
+            transfer = 2.0 * np.exp(-kh) / (1.0 + np.exp(-2.0 * kh))
+            if self._keep:
+                self._transfers[level] = transfer
+        return transfer
+
+    def __call__(self, uplift: np.ndarray) -> np.ndarray:
+        """The sea-surface displacement (m) over ``uplift`` (m, of the grid's shape)."""
+        uplift = np.asarray(uplift, dtype=np.float64)
+        if uplift.shape != self.shape:
+            raise ValueError(f"expected a displacement of shape {self.shape}, got "
+                             f"{uplift.shape}")
+        if self.deepest <= 0.0 or not np.any(uplift):
+            return uplift.copy()
+        (south, _), (west, _) = self._padding
+        ny, nx = self.shape
+        padded = np.pad(uplift, self._padding, mode="symmetric")
+        spectrum = scipy.fft.rfft2(padded, workers=-1)
+        result = uplift.copy()
+        out, lower = result.reshape(-1), uplift.reshape(-1)
+        for level, (cells, weight) in enumerate(self._cells, start=1):
+            field = scipy.fft.irfft2(spectrum * self._transfer(level), s=self._padded,
+                                     workers=-1)
+            upper = np.ascontiguousarray(field[south:south + ny, west:west + nx]).reshape(-1)
+            if cells.size:
+                out[cells] = (1 - weight) * lower[cells] + weight * upper[cells]
+            lower = upper
+        return result
 
 
 def _mirror_padding(n: int, reach: float) -> tuple[int, int]:
@@ -149,14 +189,15 @@ def _mirror_padding(n: int, reach: float) -> tuple[int, int]:
 
 def sea_surface(uz: np.ndarray, ux: np.ndarray | None, uy: np.ndarray | None,
                 depth: np.ndarray, grid: Grid, tanioka_satake: bool = False,
-                kajiura: bool = False) -> np.ndarray:
+                kajiura: bool | KajiuraFilter = False) -> np.ndarray:
     """Initial sea-surface displacement (m) from the sea floor's (m).
 
     ``uz``: upward, ``ux``/``uy``: east/north sea-floor displacement (m) on ``grid``'s
     cells; ``depth``: still water depth (m, positive down, negative on land). With
     ``tanioka_satake`` the horizontal motion's contribution on sloping bathymetry is
-    added to uz; with ``kajiura`` the sum is low-pass filtered for the water depth. On
-    land the result is uz (plus nothing): the model leaves land alone.
+    added to uz; with ``kajiura`` the sum is low-pass filtered for the water depth (by
+    that filter where ``kajiura`` is a :class:`KajiuraFilter` prepared for ``depth`` on
+    ``grid``). On land the result is uz (plus nothing): the model leaves land alone.
     """
     eta = np.array(uz, dtype=np.float64)
     if tanioka_satake:
@@ -164,7 +205,9 @@ def sea_surface(uz: np.ndarray, ux: np.ndarray | None, uy: np.ndarray | None,
             raise ValueError("the Tanioka-Satake term needs the horizontal displacement")
         eta += _tanioka_satake(np.asarray(ux, np.float64), np.asarray(uy, np.float64),
                                depth, grid)
-    if kajiura:
+    if isinstance(kajiura, KajiuraFilter):
+        eta = kajiura(eta)
+    elif kajiura:
         eta = kajiura_filter(eta, depth, grid)
     return eta
 
@@ -174,10 +217,11 @@ _tanioka_satake = tanioka_satake
 
 
 def fault_sea_surface(subfaults: list[Subfault] | tuple[Subfault, ...], grid: Grid,
-                      depth: np.ndarray, tanioka_satake: bool = True, kajiura: bool = True
-                      ) -> np.ndarray:
+                      depth: np.ndarray, tanioka_satake: bool = True,
+                      kajiura: bool | KajiuraFilter = True) -> np.ndarray:
     """Initial sea-surface displacement (m) of ``subfaults`` on the cells of ``grid``
-    (georeferenced), for still water depth ``depth`` (m, positive down)."""
+    (georeferenced), for still water depth ``depth`` (m, positive down); ``kajiura``
+    as in :func:`sea_surface`."""
     lon, lat = grid_lonlat(grid)
     ux, uy, uz = seafloor_displacement(subfaults, lon, lat)
     return sea_surface(uz, ux, uy, depth, grid, tanioka_satake=tanioka_satake,
