@@ -377,8 +377,8 @@ def test_forecast_1_over_a_window_then_the_full_duration(setup, tmp_path):
 
 def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):
     """An extension waits behind a queued inversion, goes back to the queue when one is
-    queued while it runs, and is dropped once an inversion is published (that one covers
-    the full duration)."""
+    queued while it runs, and is dropped once an inversion of the full duration is
+    published (an event's first inversion, over forecast 1's window, does not drop it)."""
     from tsunami.realtime.watch import Deferred
 
     config, origin = _windowed(setup, tmp_path, 600.0)
@@ -397,11 +397,20 @@ def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):
         service.state.update(running, status="queued", number=None)
         assert service._next().kind == "inversion"
         inversion = service._next()
-        service.state.update(inversion, status="published", number=2)
+        assert service._first_of_several(inversion)  # more inversions follow: the window
+        inversion = service.state.update(inversion, status="published", number=2,
+                                         detail={"simulated_s": 600.0})
         service._supersede_queued()
         assert [(f.kind, f.status) for f in service.state.forecasts(event.event_id)] == [
-            ("alert", "published"), ("extension", "superseded"), ("inversion", "published")]
-        assert service._next() is None
+            ("alert", "published"), ("extension", "queued"), ("inversion", "published")]
+        later = origin + 420 * NS_PER_S
+        service.state.queue(event.event_id, "inversion", later)
+        assert not service._first_of_several(service._next())  # one is published
+        service.state.update(inversion, detail={"simulated_s": config.duration_s})
+        service._supersede_queued()
+        assert [(f.kind, f.status) for f in service.state.forecasts(event.event_id)] == [
+            ("alert", "published"), ("extension", "superseded"), ("inversion", "published"),
+            ("inversion", "queued")]
 
 
 def test_a_forecast_published_just_before_a_kill_is_not_published_again(setup, tmp_path):

@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="for --fan-out: worker counts, comma-separated (default 1,2)")
     p.add_argument("--duration", type=float, default=None,
                    help="simulated seconds: for --fan-out (default 600), for --realtime "
-                        "(default the demo's 3600; forecast 1 at most 1800)")
+                        "(default the demo's 3600; forecast 1 at most 2400)")
     p.add_argument("--region", type=Path, default=None,
                    help="region for --demo (default: the demo's) or --fan-out")
     p.add_argument("--scenario", type=Path, default=DEMO_SCENARIO,

@@ -11,7 +11,8 @@ time, with the virtual offshore network.
    to the origin + 3 minutes, then the alert (scenarios/alerts/okushiri1993.quakeml),
    and from then on the records in real time while it works: forecast 1 from the alert
    (simulating the first ``ALERT_WINDOW_S``, README "The ten-minute budget"), forecast 2
-   from the first trigger, and so on up to ``forecasts``.
+   from the first trigger (the first inversion: the same window), and so on up to
+   ``forecasts``.
 
 The clock is the wall clock shifted so that the alert arrives at origin + 3 min: every
 "after origin" figure is what an operational service on this machine would achieve.
@@ -110,7 +111,7 @@ def realtime(out: Path | None = None, forecasts: int = 2, duration: float | None
     """Run the benchmark (module doc) in ``out`` (default a temporary folder; the
     database is kept there between runs); stops after ``forecasts`` forecasts.
     ``duration``: simulated seconds of the forecasts (default the demo scenario's hour;
-    forecast 1 simulates at most ``ALERT_WINDOW_S`` of it)."""
+    forecast 1 and the first inversion simulate at most ``ALERT_WINDOW_S`` of it)."""
     from tsunami.realtime.alerts import read_alert
     from tsunami.realtime.database import build_database, read_forecast_points
     from tsunami.realtime.feeds import replay
