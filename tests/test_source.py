@@ -362,6 +362,28 @@ def test_the_rupture_adds_the_static_volume_during_a_run():
     assert np.all(rupture.applied == 1.0)
 
 
+def test_the_rupture_makes_an_fv2_grid_rederive_its_velocities():
+    """fv2 keeps u = q / D between steps; a rupture raising the surface under moving water
+    must have it re-derive them from the new depth (else a step runs with stale speeds)."""
+    grid = Grid(nx=40, ny=40, x0=139.0, y0=41.0, dx=0.05, dy=0.05, crs="EPSG:4326",
+                name="sea")
+    model = ShallowWaterModel(grid, np.full(grid.shape, 2000.0), dtype=np.float64,
+                              boundaries=Boundaries.all(Wall()), scheme="fv2", dt=1.0)
+    rupture = KinematicRupture(model, rupture_subfaults())
+    rupture.start(model)
+    while np.abs(model.qx).max() == 0:  # until the first uplift moves water
+        model.step()
+        rupture(model)
+    model.step()
+    assert model.time < rupture.end_time  # the rupture still raises the surface
+    stale = model._u.copy()
+    rupture(model)
+    model._refresh()
+    fresh = model.qx / (model.eta + model.h)
+    assert not np.allclose(stale, fresh, rtol=1e-9, atol=1e-12)  # the depth did change
+    assert np.allclose(model._u, fresh, rtol=1e-12, atol=1e-15)
+
+
 # -- scenario files -------------------------------------------------------------------------
 def write(path, text):
     path.write_text(textwrap.dedent(text))

@@ -354,8 +354,9 @@ class ShallowWaterModel:
         (set-up, nest feedback) in the cells ``[rows, cols]`` (default: anywhere): the next
         step then looks for water there too to grow the active spans from, and fv2
         re-derives velocities and its time step from the new state. (Raising the surface
-        of wet cells only, as a kinematic source does, needs no call: those cells are
-        active already.)"""
+        of wet cells only, as a kinematic source does, adds no active cells, but fv2's
+        velocities must follow the new depth: :class:`~tsunami.source.KinematicRupture`
+        calls this.)"""
         ny, nx = self.grid.shape
         box = (*rows.indices(ny)[:2], *cols.indices(nx)[:2])
         if self._changed is not None:  # the box holding both

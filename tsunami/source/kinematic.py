@@ -147,6 +147,8 @@ class KinematicRupture:
             increment = np.tensordot(delta.astype(m.dtype), stack, axes=1)
             wet = (m.eta + m.h) > m.dry_depth
             m.eta[...] = np.where(wet, np.maximum(m.eta + increment, -m.h), m.eta)
+            # fv2 keeps velocities q / D between steps: re-derived from the new depth.
+            m.state_changed()
         self.applied = np.maximum(done, self.applied)
 
     def start(self, model) -> None:
