@@ -52,23 +52,18 @@ STEP_MARGIN = 1.1
 SPEED_CHECK_STEPS = 4
 
 
-def default_scheme(grid: Grid, depth: np.ndarray, parent_scheme: str | None = None) -> str:
+def default_scheme(grid: Grid, depth: np.ndarray) -> str:
     """The scheme ``"auto"`` stands for: ``"fv2"`` on a grid that holds land (initially
     dry cells) with cells of 25 m or finer, where the coast floods and the shoreline
-    needs the second-order scheme, unless it is nested in a leapfrog grid; ``"leapfrog"``
-    elsewhere (deep and coarse grids, where it is cheaper and as accurate).
-
-    Why not under a leapfrog parent: fv2 on the Okushiri demo's Monai 10 m grid, nested in
-    a leapfrog grid, blew up at t = 364 s (issue 11). The cause, fixed since, was not the
-    parent's scheme: an fv2 child's east and north edges took the parent's flux with the
-    wrong sign (docs/nest_edges.md), under either parent. ``auto`` still leaves the
-    combination out until its cost and results are measured on the regions that rely on
-    ``auto``; ``scheme = "fv2"`` asks for it.
+    needs the second-order scheme; ``"leapfrog"`` elsewhere (deep and coarse grids, where
+    it is cheaper and as accurate). The parent's scheme does not matter: an fv2 grid
+    nested in a leapfrog grid (the Okushiri demo's Monai_10m, the full hour) couples both
+    ways and conserves volume as under an fv2 parent (tests/test_finite_volume.py).
+    An fv2 grid costs about 4x the leapfrog per cell-step (README, "Performance").
     """
     has_land = bool(np.any(np.asarray(depth) <= 0))
     fine = grid.min_spacing() <= FV2_SPACING
-    safe = parent_scheme in (None, "fv2")
-    return "fv2" if has_land and fine and safe else "leapfrog"
+    return "fv2" if has_land and fine else "leapfrog"
 
 
 class ShallowWaterModel:

@@ -129,15 +129,12 @@ def check_source_frame(region: Region, scenario: Scenario, callbacks: list | Non
                              "callbacks list for the Simulation")
 
 
-def build_grids(region: Region, scenario: Scenario, names: list[str] | None = None,
-                parent_schemes: dict[str, str] | None = None
+def build_grids(region: Region, scenario: Scenario, names: list[str] | None = None
                 ) -> dict[str, ShallowWaterModel]:
     """Each grid's model (grid name -> model, in the region's order) with its still
     depth (m) and Manning n, the surface at rest; only ``names`` when given (a town's
-    sub-tree in :mod:`tsunami.fanout`: ``parent_schemes`` then gives the numerical
-    scheme of a parent that is not built here)."""
+    sub-tree in :mod:`tsunami.fanout`)."""
     numerics = scenario.numerics
-    schemes = dict(parent_schemes or {})
     models: dict[str, ShallowWaterModel] = {}
     for spec in region.grids:
         if names is not None and spec.name not in names:
@@ -149,15 +146,13 @@ def build_grids(region: Region, scenario: Scenario, names: list[str] | None = No
             boundaries = _root_boundaries(spec.boundaries, scenario)
         else:
             boundaries = None  # set by the nest
-        scheme = spec.scheme if spec.scheme != "auto" else default_scheme(
-            grid, depth, schemes[spec.parent] if spec.parent else None)
+        scheme = spec.scheme if spec.scheme != "auto" else default_scheme(grid, depth)
         models[spec.name] = ShallowWaterModel(
             grid, depth, manning=region.manning(grid), boundaries=boundaries,
             dtype=np.dtype(numerics.dtype).type, cfl=numerics.cfl,
             dry_depth=numerics.dry_depth, linear_depth=spec.linear_depth,
             max_speed=numerics.max_speed,
             arrival_threshold=scenario.output.arrival_threshold, scheme=scheme)
-        schemes[spec.name] = scheme
     return models
 
 

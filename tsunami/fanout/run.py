@@ -251,8 +251,7 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
     task = regional.tasks[town] if isinstance(regional, RegionalResult) else regional
     wall, cpu = time.perf_counter(), time.process_time()
     stand_in = RecordedParent(task.recording)
-    models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels],
-                         {task.recording.parent_name: task.recording.scheme})
+    models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels])
     # As in the two-way nest: the town's outermost grid blended toward the parent's
     # depth at its edges, each grid's depth under its children their mean.
     nest = NestedModel([(stand_in, None, None)] +
