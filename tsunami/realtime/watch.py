@@ -771,12 +771,10 @@ class WatchService:
             })
             props["tsunami:source_basis"] = "earthquake alert (scaling-law ensemble)"
             if duration < cfg.duration_s:
-                description += (
-                    f" SIMULATED WINDOW: the first {duration / 60:g} minutes after the origin "
-                    f"only (of the {cfg.duration_s / 60:g} the forecasts cover), so that "
-                    "forecast 1 comes within the ten-minute budget; maxima of waves after it "
-                    "are missing. The full duration follows in the next forecast: the gauge "
-                    "inversion or, without one, this ensemble run again.")
+                description += _window_note(
+                    duration, cfg.duration_s, "forecast 1 comes within the ten-minute budget",
+                    "The full duration follows in the next forecast: the gauge inversion or, "
+                    "without one, this ensemble run again.")
             elif f.kind == "extension":
                 description += (
                     f" EXTENSION: the ensemble of the first alert forecast, which simulated "
@@ -810,12 +808,10 @@ class WatchService:
                 description += (f" The event was opened by the gauge trigger without an "
                                 f"earthquake alert; origin time estimated ({event.trigger}).")
             if duration < cfg.duration_s:
-                description += (
-                    f" SIMULATED WINDOW: the first {duration / 60:g} minutes after the origin "
-                    f"only (of the {cfg.duration_s / 60:g} the forecasts cover), as forecast "
-                    "1, so that the first forecast from the gauges comes within the "
-                    "ten-minute budget; maxima of waves after it are missing. The next "
-                    "inversion covers the full duration.")
+                description += _window_note(
+                    duration, cfg.duration_s, "the first forecast from the gauges comes "
+                    "within the ten-minute budget, as forecast 1", "The next inversion covers "
+                    "the full duration.")
             props["tsunami:source_basis"] = basis
             props["tsunami:origin_time_basis"] = ("estimated from the gauges" if
                                                   event.alert is None else "earthquake alert")
@@ -1030,3 +1026,10 @@ def _hypocentre_distance_km(a: EarthquakeAlert, b: EarthquakeAlert,
     dz = ((b.depth_m if b.depth_m is not None else default_depth_m)
           - (a.depth_m if a.depth_m is not None else default_depth_m)) / 1e3
     return float(np.hypot(r * central, dz))
+
+
+def _window_note(simulated_s: float, full_s: float, why: str, next_step: str) -> str:
+    """The products' warning that a forecast simulated less than the full duration."""
+    return (f" SIMULATED WINDOW: the first {simulated_s / 60:g} minutes after the origin "
+            f"only (of the {full_s / 60:g} the forecasts cover), so that {why}; maxima of "
+            f"waves after it are missing. {next_step}")
