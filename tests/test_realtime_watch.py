@@ -167,6 +167,18 @@ def test_alert_then_growing_windows_kill_and_restart(setup, twin):
     stages = two["tsunami:stage_end_after_origin_s"]
     assert stages["receipt"] <= stages["source"] <= stages["simulation"]
     assert stages["trigger"] == pytest.approx(trigger_s, abs=1)
+    _check_no_early_downgrade(two, one)
+    # The maps too: forecast 2's maximum surface nowhere below forecast 1's.
+    import rasterio
+
+    maps = []
+    for n in (1, 2):
+        (path,) = (config.outbox / "okushiri19930712" / f"forecast-00{n}").glob(
+            "Okushiri_max_eta_*.tif")
+        with rasterio.open(path) as src:
+            maps.append(src.read(1, masked=True))
+    both = ~maps[0].mask & ~maps[1].mask
+    assert both.sum() > 50 and np.all(maps[1].data[both] >= maps[0].data[both])
 
     # The rest of the records arrive; a service process starts forecast 3 and is killed.
     rest = [r for r in records if r.time_ns > origin + 360 * NS_PER_S]
@@ -206,7 +218,9 @@ def test_alert_then_growing_windows_kill_and_restart(setup, twin):
     assert sorted(items) == [1, 2, 3]  # nothing published twice
     props = items[3]["properties"]
     assert props["tsunami:data_until_s"] <= 600.0
-    predicted = props["tsunami:coastal_maxima_m"]
+    _check_no_early_downgrade(props, one)  # forecast 1 kept across the restart
+    # The inversion's own heights (the published ones are raised to forecast 1's).
+    predicted = props["tsunami:inversion_coastal_maxima_m"]
     truth = twin["truth"].gauges
     points = sorted(predicted)
     assert points == sorted(twin["db"].forecast_points)
@@ -223,6 +237,7 @@ def test_alert_then_growing_windows_kill_and_restart(setup, twin):
     ('kind = "anomaly"', "trigger.kind"),
     ('full_runs = 1', "ensemble.full_runs"),
     ('update_s = 120.0', "inversion.update_s"),
+    ('update_s = 120.0', "inversion.downgrade_after_s"),
     ('duration_s = 2400.0', "forecast.alert_duration_s"),
     ('folder = "incoming"', "feeds.replay"),
 ])
@@ -233,6 +248,7 @@ def test_bad_config_names_file_and_field(tmp_path, change, field, capsys):
            "trigger.kind": 'kind = "psychic"',
            "ensemble.full_runs": "full_runs = 0",
            "inversion.update_s": "update_s = 1.0",
+           "inversion.downgrade_after_s": "update_s = 120.0\ndowngrade_after_s = -60.0",
            "forecast.alert_duration_s": "duration_s = 2400.0\nalert_duration_s = 3600.0",
            "feeds.replay": 'replay = ["none_*.csv"]'}[field]
     (tmp_path / "region.toml").write_text("")
@@ -264,6 +280,20 @@ def test_a_forecast_run_again_replaces_its_recorded_inputs(tmp_path):
         assert [(r.station, r.n_records) for r in rows] == [("A", 11)]
         assert first[0].n_records == 10
         assert store.verify_forecast("ev/forecast-002")
+
+
+def _check_no_early_downgrade(inversion: dict, alert: dict) -> None:
+    """README, "No early downgrade": an inversion of fewer than 20 minutes of records is
+    published as the envelope with forecast 1, point by point the larger height."""
+    assert "NO EARLY DOWNGRADE" in inversion["description"]
+    assert inversion["tsunami:no_early_downgrade"]["enveloped_with_forecast"] == 1
+    own = inversion["tsunami:inversion_coastal_maxima_m"]
+    first = alert["tsunami:coastal_maxima_m"]
+    published = inversion["tsunami:coastal_maxima_m"]
+    assert set(published) == set(own) == set(first)
+    for p, v in published.items():
+        assert v == pytest.approx(max(own[p], first[p]), abs=1e-3), p
+    assert any(first[p] > own[p] + 0.01 for p in own), "a case where forecast 1 is higher"
 
 
 def _fresh(setup, tmp_path) -> tuple[WatchConfig, int]:

@@ -61,8 +61,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import netCDF4
 import numpy as np
+import xarray as xr
 
+from tsunami.atomic import atomic_path
 from tsunami.errors import InputError
 from tsunami.gauges import Gauge
 from tsunami.names import check_name
@@ -835,6 +838,12 @@ class WatchService:
                 results.append(run(self.region, scenario, callbacks=[self._check_supersede]))
         fields = envelope([r.towns for r in results])
         maxima = _coastal_maxima(results, self.db)
+        if f.kind == "inversion":
+            fields, maxima, note = self._no_early_downgrade(event, estimate.time_s, fields,
+                                                            maxima, props)
+            description += note
+        else:  # kept for the inversions that may not lower it yet
+            self._keep_alert_forecast(event.event_id, number, fields, maxima)
         (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, self.db))
         copies.append(work / "coastal_maxima.csv")
         props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
@@ -871,6 +880,80 @@ class WatchService:
                   "description": description}
         self._log_forecast(event, number, f, detail)
         return folder, detail
+
+    # -- no early downgrade ---------------------------------------------------------------
+    def _alert_fields_path(self, event_id: str, number: int) -> Path:
+        return self.config.state / "alert_forecasts" / event_id / f"forecast-{number:03d}.nc"
+
+    def _keep_alert_forecast(self, event_id: str, number: int, fields: dict,
+                             maxima: dict[str, float]) -> None:
+        """Keep an alert (or extension) forecast's town fields and coastal maxima in the
+        state folder (one NetCDF file, a group per town, written atomically): an
+        inversion with too few records is published as the envelope with them
+        (:meth:`_no_early_downgrade`), also after a restart."""
+        with atomic_path(self._alert_fields_path(event_id, number)) as tmp:
+            for k, (town, ds) in enumerate(fields.items()):
+                ds.to_netcdf(tmp, mode="w" if k == 0 else "a", group=town)
+            with netCDF4.Dataset(tmp, "a") as nc:
+                nc.setncattr("coastal_maxima_m", json.dumps(maxima))
+                nc.setncattr("towns", json.dumps(list(fields)))
+
+    def _kept_alert_forecast(self, event_id: str) -> tuple[int, dict, dict] | None:
+        """The newest published alert or extension forecast kept for the event: its
+        number, town fields and coastal maxima (None if there is none)."""
+        kept = sorted((f.number for f in self.state.forecasts(event_id, "published")
+                       if f.kind in ("alert", "extension")), reverse=True)
+        for number in kept:
+            path = self._alert_fields_path(event_id, number)
+            if not path.exists():
+                continue
+            with netCDF4.Dataset(path) as nc:
+                maxima = json.loads(nc.getncattr("coastal_maxima_m"))
+                towns = json.loads(nc.getncattr("towns"))
+            fields = {}
+            for town in towns:
+                with xr.open_dataset(path, group=town) as ds:
+                    fields[town] = ds.load()
+            return number, fields, maxima
+        return None
+
+    def _no_early_downgrade(self, event: Event, data_until_s: float, fields: dict,
+                            maxima: dict[str, float], props: dict
+                            ) -> tuple[dict, dict[str, float], str]:
+        """An inversion of fewer than ``downgrade_after_s`` of records may raise the alert
+        forecast but not lower it: its fields enveloped cell by cell with the newest
+        published alert forecast's (largest maxima, earliest arrival), its coastal maxima
+        point by point. Returns the fields and maxima to publish and the products' note.
+
+        Why: the first minutes of offshore records constrain a great earthquake poorly.
+        In the 2011 replay (README, "Tohoku replay") the inversion at 8.2 minutes gave
+        Mw 8.26 for the Mw 9.0 earthquake and 0.75 m off Kamaishi where forecast 1 said
+        22 m; on the Okushiri bench forecast 2 (6.2 minutes of records) reaches Aida's
+        K = 1.40 against the surveyed runup, forecast 1 1.14. Operational practice is the
+        same: warnings are raised at once and lowered only when observations allow."""
+        cfg = self.config
+        if data_until_s >= cfg.downgrade_after_s:
+            return fields, maxima, ""
+        kept = self._kept_alert_forecast(event.event_id)
+        if kept is None:
+            return fields, maxima, ""
+        number, alert_fields, alert_maxima = kept
+        props["tsunami:inversion_coastal_maxima_m"] = {p: round(v, 3)
+                                                       for p, v in maxima.items()}
+        props["tsunami:no_early_downgrade"] = {
+            "enveloped_with_forecast": number, "data_until_s": round(data_until_s, 1),
+            "downgrade_after_s": cfg.downgrade_after_s}
+        merged = dict(alert_maxima)
+        for p, v in maxima.items():
+            merged[p] = max(v, merged.get(p, v))
+        note = (f" NO EARLY DOWNGRADE: the inversion has records up to "
+                f"{data_until_s / 60:.1f} min after the origin, fewer than the "
+                f"{cfg.downgrade_after_s / 60:g} minutes after which it may lower the alert "
+                f"forecast; the maps, damage and coastal maxima published are the ENVELOPE "
+                f"of this inversion and forecast {number} (the alert ensemble): cell by "
+                "cell the larger maxima and the earlier arrival. The inversion's own "
+                "heights at the forecast points: tsunami:inversion_coastal_maxima_m.")
+        return envelope([fields, alert_fields]), merged, note
 
     def _first_of_several(self, f: Forecast) -> bool:
         """An inversion that is its event's first (none published before it) and that more

@@ -43,6 +43,8 @@ naming the file and the field (``tsunami watch`` exits with status 2)::
     [inversion]
     update_s = 120.0                         # a new inversion every 2 minutes of data
     last_s = 1800.0                          # no inversion after 30 minutes of records
+    downgrade_after_s = 1200.0               # before 20 minutes of records an inversion
+                                             # may raise the alert forecast, not lower it
 
     [ensemble]
     full_runs = 2                            # decisive members run with the full nest
@@ -97,6 +99,10 @@ class WatchConfig:
     last_s: float = 1800.0
     pre_event_s: float = 3600.0
     supersede_fraction: float = 0.5
+    #: Records (s after the origin) an inversion needs before its forecast may lower the
+    #: alert forecast's heights (README, "No early downgrade"); before, the published
+    #: fields are the envelope of both.
+    downgrade_after_s: float = 1200.0
     #: Forecast 1's simulated window (s; None: ``duration_s``). README, "The ten-minute
     #: budget": a shorter window publishes sooner; the full duration follows.
     alert_duration_s: float | None = None
@@ -122,7 +128,8 @@ class WatchConfig:
         trigger.check_keys({"kind", "threshold_m", "stations", "standby_s", "origin_margin_s",
                             "rearm_s"})
         inversion = root.table("inversion") or Table({}, path, "inversion")
-        inversion.check_keys({"update_s", "last_s", "pre_event_s", "supersede_fraction"})
+        inversion.check_keys({"update_s", "last_s", "pre_event_s", "supersede_fraction",
+                              "downgrade_after_s"})
         ens = root.table("ensemble") or Table({}, path, "ensemble")
         ens.check_keys({"full_runs", "verify", "along_strike", "down_dip", "strike_offsets",
                         "dip_offsets", "magnitude_offsets", "saturation_magnitude",
@@ -228,6 +235,8 @@ class WatchConfig:
             pre_event_s=inversion.number("pre_event_s", 3600.0, minimum=0.0),
             supersede_fraction=inversion.number("supersede_fraction", 0.5, minimum=0.0,
                                                 maximum=1.0),
+            downgrade_after_s=inversion.number("downgrade_after_s", 1200.0, minimum=0.0,
+                                               maximum=86400.0),
             ensemble=ensemble)
 
     @property
