@@ -938,6 +938,15 @@ class WatchService:
         if kept is None:
             return fields, maxima, ""
         number, alert_fields, alert_maxima = kept
+        if set(alert_fields) != set(fields) or any(
+                alert_fields[t]["max_eta"].shape != fields[t]["max_eta"].shape for t in fields):
+            # (the region was changed between the two forecasts, a restart with another
+            # configuration): say so rather than fail or mix grids
+            log.warning("forecast %d of %s: its fields do not match this region's towns; "
+                        "the inversion is published without the envelope", number,
+                        event.event_id)
+            return fields, maxima, (f" The no-early-downgrade envelope with forecast {number} "
+                                    "was NOT applied: its fields do not match this region.")
         props["tsunami:inversion_coastal_maxima_m"] = {p: round(v, 3)
                                                        for p, v in maxima.items()}
         props["tsunami:no_early_downgrade"] = {
