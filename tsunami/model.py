@@ -339,7 +339,6 @@ class ShallowWaterModel:
         y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
         self._x_faces = tuple(x_faces() for _ in range(4))
         self._y_faces = tuple(y_faces() for _ in range(4))
-        self._rates = np.zeros((ny, nx), self.dtype)
         # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
         self._limited_rows = np.zeros(ny, np.uint8)
         self._rate_floor = None
@@ -486,8 +485,7 @@ class ShallowWaterModel:
                 *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
                 m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"], s["theta"],
                 *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
-                self.arrival_time, self.speed_max, self.momentum_flux_max, self._rates,
-                self._rate_rows)
+                self.arrival_time, self.speed_max, self.momentum_flux_max, self._rate_rows)
         self.time = new_time
         self.iteration += 1
 
