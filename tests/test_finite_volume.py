@@ -55,6 +55,26 @@ def test_time_step_follows_the_actual_wave_and_flow_speeds():
     assert still.dt == pytest.approx(0.7 / ((3.0 + c) / grid.dx + c / grid.dy), rel=1e-5)
 
 
+def test_the_step_kernels_row_rates_are_the_cfl_formula_of_the_state_they_leave():
+    # The second stage's maxima loop also takes each row's largest wave-speed rate (a
+    # vectorised max reduction); the next step must come from exactly those rates.
+    grid, depth = island_basin()
+    model = ShallowWaterModel(grid, depth, scheme="fv2", boundaries=Boundaries.all(Wall()))
+    yy, xx = np.meshgrid(grid.y, grid.x, indexing="ij")
+    bump = 2.0 * np.exp(-((xx - xx.mean()) ** 2 + (yy - yy.mean()) ** 2) / (8 * grid.dx) ** 2)
+    model.set(eta=np.where(depth > 0, bump, 0.0), u=np.where(depth > 0, 1.5, 0.0))
+    for _ in range(30):
+        model.step()
+    u, v = model.velocities()
+    wet_depth = model.depth.astype(np.float64)
+    c = np.sqrt(9.81 * np.maximum(wet_depth, 0.0))
+    rate = np.where(wet_depth > model.dry_depth,
+                    (np.abs(u) + c) / grid.dx + (np.abs(v) + c) / grid.dy, 0.0)
+    assert rate.max() > 1.03 * 2 * np.sqrt(9.81 * depth.max()) / grid.dx  # above the floor
+    np.testing.assert_allclose(model._rate_rows, rate.max(axis=1), rtol=2e-6)
+    assert model.next_time_step(model.dt) == pytest.approx(0.7 / rate.max(), rel=2e-6)
+
+
 def test_the_leapfrog_step_follows_the_flow_and_keeps_its_courant_number_in_a_band():
     """Issue 11: the leapfrog's step came from 20 m/s flows assumed wherever there was
     land. Now it follows the measured speeds: it shrinks when a fast flow appears, grows

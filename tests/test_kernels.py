@@ -166,3 +166,36 @@ def test_a_parent_takes_the_highest_child_value_in_each_block(dtype):
     outside = np.ones(parent.shape, bool)
     outside[2:11, 1:8] = False
     assert (parent[outside] == -1.0).all()
+
+
+def test_a_model_without_flow_maxima_gives_the_same_surface_and_has_no_speed_maps():
+    # flow_maxima=False skips the speed and momentum-flux maxima (the linear unit-source
+    # runs): every other result is bit for bit the same, and the maps are absent rather
+    # than zeros a product could be made from.
+    from tsunami.fields import maxima_dataset
+
+    grid = Grid(nx=40, ny=30, x0=0.0, y0=0.0, dx=100.0, dy=100.0, name="slope")
+    x = (np.arange(grid.nx) + 0.5) * grid.dx
+    depth = np.broadcast_to(30.0 - 34.0 * x / x[-1], grid.shape).copy()  # sea to land
+    yy, xx = np.meshgrid(grid.y, grid.x, indexing="ij")
+    hump = 1.5 * np.exp(-((xx - 1200.0) ** 2 + (yy - 1500.0) ** 2) / 400.0**2)
+    runs = {}
+    for flow_maxima in (True, False):
+        for linear_depth in (np.inf, 0.0):
+            model = ShallowWaterModel(grid, depth, manning=0.025, linear_depth=linear_depth,
+                                      flow_maxima=flow_maxima)
+            model.set(eta=np.where(depth > 0, hump, 0.0) - np.minimum(depth, 0.0))
+            for _ in range(120):
+                model.step()
+            runs[flow_maxima, linear_depth] = model
+    for linear_depth in (np.inf, 0.0):
+        full, bare = runs[True, linear_depth], runs[False, linear_depth]
+        assert full.speed_max.max() > 0.1  # the flow ran
+        assert bare.time == full.time and bare.iteration == full.iteration
+        for name in ("eta", "M", "N", "eta_max", "arrival_time"):
+            assert getattr(bare, name).tobytes() == getattr(full, name).tobytes(), name
+        assert not hasattr(bare, "speed_max") and not hasattr(bare, "momentum_flux_max")
+        with pytest.raises(AttributeError, match="flow_maxima=False"):
+            maxima_dataset(bare)
+    with pytest.raises(ValueError, match="leapfrog"):
+        ShallowWaterModel(grid, depth, scheme="fv2", flow_maxima=False)

@@ -287,6 +287,45 @@ def test_database_build_is_resumable_with_provenance(twin):
     assert np.all(np.abs(db.load_sea_surfaces()).max(axis=(1, 2)) > 0.05)
 
 
+def test_unit_runs_skip_the_flow_maxima_and_give_bit_for_bit_the_same_results(
+        twin, monkeypatch):
+    """A unit-source run (database build, tier-2 checks, percentile maps) builds its
+    model with flow_maxima=False; its gauge series, eta maxima, surface and uplift are
+    bit for bit those of the same run recording the flow maxima."""
+    import tsunami.model
+    from tsunami.realtime.database import unit_response
+    from tsunami.realtime.ensemble import _boundaries
+
+    db = twin["db"]
+    built = []
+
+    class Recorded(tsunami.model.ShallowWaterModel):
+        flow_maxima_forced = None
+
+        def __init__(self, *args, **kwargs):
+            if Recorded.flow_maxima_forced is not None:
+                kwargs["flow_maxima"] = Recorded.flow_maxima_forced
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    monkeypatch.setattr(tsunami.model, "ShallowWaterModel", Recorded)
+    runs = []
+    for forced in (None, True):
+        Recorded.flow_maxima_forced = forced
+        runs.append(unit_response(twin["zone"].units[3].subfault, db.grid, -db.elevation,
+                                  _boundaries(db), list(db.points.values()), db.times,
+                                  float(db.attrs["dt_s"]), str(db.attrs["dtype"]),
+                                  max_field=True))
+    assert [m.flow_maxima for m in built] == [False, True]
+    assert built[1].speed_max.max() > 0  # the reference did record them
+    bare, full = runs
+    assert bare["steps"] == full["steps"] > 0
+    for key in ("eta", "max_eta", "sea_surface", "uplift"):
+        assert bare[key].dtype == full[key].dtype and bare[key].shape == full[key].shape
+        assert bare[key].tobytes() == full[key].tobytes(), key
+    assert np.abs(bare["eta"]).max() > 0 and np.isfinite(bare["max_eta"]).any()
+
+
 def test_twin_experiment_recovers_the_coastal_maxima(twin):
     """The requirement: 0.8 <= K <= 1.25 and kappa < 1.4 at the forecast points from at
     most 10 minutes of corrupted records, with the estimate rerun by ``tsunami run``

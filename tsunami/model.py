@@ -97,6 +97,15 @@ class ShallowWaterModel:
         (:mod:`tsunami.kernels.spans`). ``False`` visits every cell every step; a leapfrog
         grid then gives bit-for-bit the same results (the switch is there to check that
         and to compare speeds), an fv2 grid the same to round-off.
+    flow_maxima: record the running maximum flow speed and momentum flux (``speed_max``,
+        ``momentum_flux_max``; the default). ``False`` skips them, for runs that read
+        only the surface (the linear unit-source runs of :mod:`tsunami.realtime`, where
+        they cost about an eighth of each step) and only with the leapfrog (fv2 records
+        them in the loop that records ``eta_max``, at no cost to speak of). The two
+        attributes are then absent: reading them (and so
+        :func:`~tsunami.fields.maxima_dataset`) raises AttributeError, rather than
+        products being made from maps that were never recorded. ``eta_max``,
+        ``arrival_time`` and every other result are bit for bit the same either way.
     """
 
     def __init__(self, grid: Grid, depth: np.ndarray, *, manning: float | np.ndarray = 0.0,
@@ -106,9 +115,12 @@ class ShallowWaterModel:
                  arrival_threshold: float = 0.2, speed_depth: float | None = None,
                  blowup_elevation: float = 200.0, gravity: float = GRAVITY,
                  scheme: str = "leapfrog", limiter_theta: float = LIMITER_THETA,
-                 track_activity: bool = True) -> None:
+                 track_activity: bool = True, flow_maxima: bool = True) -> None:
         if scheme not in SCHEMES:
             raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+        if not flow_maxima and scheme != "leapfrog":
+            raise ValueError(f"flow_maxima=False is for the leapfrog scheme only, got "
+                             f"{scheme!r} (fv2 records them at no cost to speak of)")
         self.scheme = scheme
         self.grid = grid
         self.dtype = np.dtype(dtype)
@@ -180,8 +192,9 @@ class ShallowWaterModel:
         # Flow depth (m) those fluxes were set with (0: the edge cell's own depth counts).
         self.edge_depth = {side: np.zeros_like(q) for side, q in self.edge_flux.items()}
         self.eta_max = np.full(grid.shape, -np.inf, self.dtype)
-        self.speed_max = np.zeros(grid.shape, self.dtype)
-        self.momentum_flux_max = np.zeros(grid.shape, self.dtype)
+        self.flow_maxima = bool(flow_maxima)
+        self._speed_max = np.zeros(grid.shape, self.dtype) if self.flow_maxima else None
+        self._momentum_flux_max = np.zeros_like(self._speed_max) if self.flow_maxima else None
         self.arrival_time = np.full(grid.shape, np.nan, self.dtype)
         self.initially_wet = depth > dry_depth
         self.time = 0.0
@@ -320,8 +333,28 @@ class ShallowWaterModel:
         still_level = np.maximum(-self.h, 0)
         arrived = wet & (self.eta > still_level + self.arrival_threshold)
         self.arrival_time[...] = np.where(arrived, self.time, np.nan)
-        self.speed_max[...] = 0
-        self.momentum_flux_max[...] = 0
+        if self.flow_maxima:
+            self.speed_max[...] = 0
+            self.momentum_flux_max[...] = 0
+
+    @property
+    def speed_max(self) -> np.ndarray:
+        """Running maximum flow speed (m/s) where the water is deeper than
+        ``speed_depth``; absent (AttributeError) on a model built with
+        ``flow_maxima=False``."""
+        return self._flow_maximum(self._speed_max, "speed_max")
+
+    @property
+    def momentum_flux_max(self) -> np.ndarray:
+        """Running maximum momentum flux per unit width D u^2 (m^3/s^2); absent
+        (AttributeError) on a model built with ``flow_maxima=False``."""
+        return self._flow_maximum(self._momentum_flux_max, "momentum_flux_max")
+
+    def _flow_maximum(self, values: np.ndarray | None, name: str) -> np.ndarray:
+        if values is None:
+            raise AttributeError(f"grid {self.grid.name!r} records no {name}: its model was "
+                                 f"built with flow_maxima=False")
+        return values
 
     # -- finite-volume state -----------------------------------------------------------------
     def _allocate_finite_volume(self) -> None:
@@ -334,7 +367,6 @@ class ShallowWaterModel:
         y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
         self._x_faces = tuple(x_faces() for _ in range(4))
         self._y_faces = tuple(y_faces() for _ in range(4))
-        self._rates = np.zeros((ny, nx), self.dtype)
         # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
         self._limited_rows = np.zeros(ny, np.uint8)
         self._rate_floor = None
@@ -419,9 +451,11 @@ class ShallowWaterModel:
         new_time = self.time + self.dt
         # Speeds first: the fluxes were computed from (and capped with) the face depths of
         # the current surface, so flux / face depth is the momentum equation's velocity.
-        kernels.update_flow_maxima(
-            self.eta, self.h, self.M, self.N, s["dry"], *self.edge_depth.values(),
-            s["speed_depth"], self.col_lo, self.col_hi, self.speed_max, self.momentum_flux_max)
+        if self.flow_maxima:
+            kernels.update_flow_maxima(
+                self.eta, self.h, self.M, self.N, s["dry"], *self.edge_depth.values(),
+                s["speed_depth"], self.col_lo, self.col_hi, self.speed_max,
+                self.momentum_flux_max)
         kernels.update_surface(
             self.eta, self.h, self.M, self.N, m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south,
             dt, self.col_lo, self.col_hi, new_time, s["dry"], s["threshold"], self.eta_max,
@@ -481,8 +515,7 @@ class ShallowWaterModel:
                 *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
                 m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"], s["theta"],
                 *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
-                self.arrival_time, self.speed_max, self.momentum_flux_max, self._rates,
-                self._rate_rows)
+                self.arrival_time, self.speed_max, self.momentum_flux_max, self._rate_rows)
         self.time = new_time
         self.iteration += 1
 

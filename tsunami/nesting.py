@@ -136,7 +136,8 @@ class Coupling:
         # block: its own there come from the child's averaged state, whose face depths
         # over partly dry blocks are no flow depths (192 m/s under Aonae_10m). Set last
         # in each parent step, so the parent's own values never stay. (A recorded
-        # stand-in parent, tsunami.fanout's, keeps no maxima.)
+        # stand-in parent, tsunami.fanout's, keeps no maxima, nor does a parent built
+        # with flow_maxima=False.)
         for name in ("speed_max", "momentum_flux_max"):
             if hasattr(p, name):
                 restrict_max(getattr(c, name), getattr(p, name), self.row0, self.col0,

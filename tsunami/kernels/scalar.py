@@ -73,6 +73,27 @@ def _float_of(typingctx, i):
     return sig, codegen
 
 
+@intrinsic
+def max_of_numbers(typingctx, a, b):
+    """max(a, b) of two floats of one type, neither of them NaN: a compare and select
+    flagged 'nnan nsz', so that LLVM vectorises a running maximum over a loop (a
+    reduction) into packed ``vmaxps``/``vmaxpd``. A plain ``max`` there keeps the whole
+    loop scalar, since LLVM vectorises a floating-point max reduction only under those
+    flags, which the kernels cannot have (blow-up detection relies on NaN comparisons).
+    The flags are on these two instructions only. A NaN argument gives an undefined
+    result: callers replace NaN first. (Signed zeros may come out either way.)"""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        first, second = args
+        flags = ("nnan", "nsz")
+        greater = builder.fcmp_ordered(">", second, first, flags=flags)
+        return builder.select(greater, second, first, flags=flags)
+
+    return a(a, b), codegen
+
+
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
 _FTZ_DAZ = 0x8040  # MXCSR flush-to-zero and denormals-are-zero bits
 

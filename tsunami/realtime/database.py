@@ -216,10 +216,11 @@ def _unit_response(subfault, grid, depth, boundaries, points, times, dt, dtype,
     lon, lat = grid_lonlat(grid)
     ux, uy, uz = seafloor_displacement([subfault], lon, lat)
     surface = sea_surface(uz, ux, uy, depth, grid, tanioka_satake=True, kajiura=True)
+    # Only the surface is read (gauge series, eta_max): no flow speed maxima.
     model = ShallowWaterModel(
         grid, depth, manning=0.0, linear_depth=0.0, dtype=np.dtype(dtype).type, dt=dt,
         boundaries=Boundaries(**{s: Wall() if k == "wall" else Open()
-                                 for s, k in boundaries.items()}))
+                                 for s, k in boundaries.items()}), flow_maxima=False)
     surface = np.where(model.initially_wet, surface, 0.0)
     model.set(eta=model.eta + surface)
     # Samples three times per output step are plenty for linear interpolation onto it,
