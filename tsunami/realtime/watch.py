@@ -893,7 +893,10 @@ class WatchService:
         (:meth:`_no_early_downgrade`), also after a restart."""
         with atomic_path(self._alert_fields_path(event_id, number)) as tmp:
             for k, (town, ds) in enumerate(fields.items()):
-                ds.to_netcdf(tmp, mode="w" if k == 0 else "a", group=town)
+                # (zlib 1 + shuffle: 26 -> 2.9 MB for the Okushiri towns, no slower)
+                ds.to_netcdf(tmp, mode="w" if k == 0 else "a", group=town, encoding={
+                    v: {"zlib": True, "complevel": 1, "shuffle": True}
+                    for v in ds.data_vars if ds[v].ndim})
             with netCDF4.Dataset(tmp, "a") as nc:
                 nc.setncattr("coastal_maxima_m", json.dumps(maxima))
                 nc.setncattr("towns", json.dumps(list(fields)))
