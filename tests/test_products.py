@@ -188,6 +188,27 @@ KILL_SCRIPT = textwrap.dedent("""
 """)
 
 
+def test_the_quicklook_title_carries_the_forecasts_headline(tmp_path, monkeypatch):
+    """An officer reads the map, not the STAC item: what the forecast rests on (a watch
+    service's source, an envelope) is the map's last title line."""
+    import dataclasses
+
+    import tsunami.products.outbox as outbox
+
+    titles = []
+    draw = outbox.depth_map
+    monkeypatch.setattr(outbox, "depth_map",
+                        lambda *a: titles.append(a[-1]) or draw(*a))
+    publish({"bay": synthetic_town()}, tmp_path, info(1), crs=CRS.from_epsg(6677),
+            resolution=10.0)
+    headline = "Source: gauge inversion, 5 gauges to 13.2 min, Mw 8.97"
+    publish({"bay": synthetic_town()}, tmp_path,
+            dataclasses.replace(info(2), headline=headline), crs=CRS.from_epsg(6677),
+            resolution=10.0)
+    assert len(titles) == 2 and "Source" not in titles[0]
+    assert titles[1].splitlines()[-1] == headline
+
+
 def test_a_killed_export_leaves_the_previous_forecast_published(tmp_path):
     first = publish({"bay": synthetic_town()}, tmp_path, info(1), crs=CRS.from_epsg(6677),
                     resolution=10.0)

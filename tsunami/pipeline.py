@@ -63,10 +63,11 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                      source_type: str, timings_s: dict[str, float],
                      forecast_number: int | None = None, crs: CRS | None = None,
                      resolution: float | None = None, copies: list[Path] = (),
-                     description: str = "", properties: dict | None = None) -> Path:
+                     description: str = "", properties: dict | None = None,
+                     headline: str = "") -> Path:
     """Publish the layers, extents, maps, damage estimates and STAC item of a forecast
     (times on the maps in the region's time zone too); ``description`` and
-    ``properties`` go into the STAC item."""
+    ``properties`` go into the STAC item, ``headline`` onto the quick-look maps."""
     crs = crs or region.output_crs
     if region.timezone:
         towns = {name: ds.assign_attrs(timezone=region.timezone) for name, ds in towns.items()}
@@ -76,4 +77,4 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                        scenario=scenario, origin_time=origin_time, source_type=source_type,
                        timings_s=timings_s, forecast_number=forecast_number, crs=crs,
                        resolution=resolution, copies=copies, writers=writers,
-                       description=description, properties=properties)
+                       description=description, properties=properties, headline=headline)

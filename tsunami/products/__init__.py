@@ -56,13 +56,14 @@ def publish_run(towns: dict[str, xr.Dataset], outbox: str | Path, *, event_id: s
                 crs: CRS | None = None, resolution: float | None = None,
                 copies: list[Path] = (), writers: list[Writer] = (),
                 issue_time: datetime | None = None, description: str = "",
-                properties: dict | None = None) -> Path:
+                properties: dict | None = None, headline: str = "") -> Path:
     """Publish a forecast's products; returns the published folder.
 
     ``forecast_number`` defaults to the next free number of the event (reserved
     atomically, so concurrent publishers never get the same one); ``crs`` to the
     JGD2011 zone containing each town; ``resolution`` (m) to the 1-2-5 step nearest the
-    finest grid spacing. ``description`` and ``properties`` go into the STAC item.
+    finest grid spacing. ``description`` and ``properties`` go into the STAC item,
+    ``headline`` (one line) onto the quick-look maps too.
     """
     outbox = Path(outbox)
     event_dir = outbox / check_name(event_id, None, "event_id")
@@ -70,7 +71,7 @@ def publish_run(towns: dict[str, xr.Dataset], outbox: str | Path, *, event_id: s
     try:
         info = ForecastInfo(event_id, number, issue_time or datetime.now(UTC), origin_time,
                             __version__, source_type, region, scenario, dict(timings_s),
-                            description, dict(properties or {}))
+                            description, dict(properties or {}), headline)
         assets = [Asset(Path(p), _title(Path(p)), ["data"]) for p in copies]
         return publish(towns, outbox, info, crs=crs, resolution=resolution, copies=assets,
                        writers=writers)

@@ -259,6 +259,8 @@ def town_products(name: str, ds: xr.Dataset, folder: Path, info: ForecastInfo,
     elevation = reproject_field(ds, "elevation", grid, Resampling.bilinear)
     title = (f"{identity}\norigin {format_time(info.origin_time, tz)}; {name}: maximum "
              "inundation depth and arrival time")
+    if info.headline:
+        title += f"\n{info.headline}"
     png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title)
     assets.append(Asset(png, f"{name}: quick-look map", ["overview", "visual"]))
     return assets, (min(lon), min(lat), max(lon), max(lat))

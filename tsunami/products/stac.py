@@ -81,6 +81,9 @@ class ForecastInfo:
     #: Further item properties (e.g. a watch service's source, data and stage timings),
     #: JSON-serialisable, keys namespaced ``tsunami:...``.
     properties: dict = field(default_factory=dict)
+    #: One line on what the forecast rests on (e.g. "source: gauge inversion ..."), shown
+    #: on the quick-look maps, where an officer reads no STAC item ("": none).
+    headline: str = ""
 
     @property
     def item_id(self) -> str:

@@ -788,6 +788,10 @@ class WatchService:
                 props["tsunami:alert_revision"] = revised[-1]["reason"]
                 description += f" Revised alert: {revised[-1]['reason']}."
             source_type = "alert_ensemble_envelope"
+            a = event.alert
+            headline = (f"Source: alert ({a.magnitude_type} {a.magnitude:g}), envelope of "
+                        f"{len(runs)} of {len(ensemble.members)} ensemble faults"
+                        + (" (full duration)" if f.kind == "extension" else ""))
         else:
             with _stage("inversion", stages, cpu):
                 estimate, windows = self._invert(f, event, number)
@@ -830,6 +834,10 @@ class WatchService:
                 "tsunami:records": windows,
             })
             source_type = "inversion"
+            headline = (f"Source: gauge inversion, {len(estimate.stations)} gauges to "
+                        f"{estimate.time_s / 60:.1f} min, Mw {estimate.magnitude:.2f}")
+        if duration < cfg.duration_s:
+            headline += f"; first {duration / 60:g} of {cfg.duration_s / 60:g} min simulated"
         results = []
         with _stage("simulation", stages, cpu):
             for name, source in runs:
@@ -842,6 +850,10 @@ class WatchService:
             fields, maxima, note = self._no_early_downgrade(event, estimate.time_s, fields,
                                                             maxima, props)
             description += note
+            kept = props.get("tsunami:no_early_downgrade")
+            if kept:
+                headline += (f"; raised to forecast {kept['enveloped_with_forecast']} where "
+                             "higher (no early downgrade)")
         else:  # kept for the inversions that may not lower it yet
             self._keep_alert_forecast(event.event_id, number, fields, maxima)
         (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, self.db))
@@ -863,7 +875,7 @@ class WatchService:
             scenario=runs[0][0] if len(runs) == 1 else f"{event.event_id}_alert_envelope",
             origin_time=to_datetime(origin), source_type=source_type, timings_s=timings,
             forecast_number=number, copies=copies, description=description,
-            properties=props)
+            properties=props, headline=headline)
         wall = time.perf_counter() - start
         item = json.loads((folder / "item.json").read_text())
         published = received + wall
