@@ -198,7 +198,7 @@ def test_the_quicklook_title_carries_the_forecasts_headline(tmp_path, monkeypatc
     titles = []
     draw = outbox.depth_map
     monkeypatch.setattr(outbox, "depth_map",
-                        lambda *a: titles.append(a[-1]) or draw(*a))
+                        lambda *a, **k: titles.append(a[-1]) or draw(*a, **k))
     publish({"bay": synthetic_town()}, tmp_path, info(1), crs=CRS.from_epsg(6677),
             resolution=10.0)
     headline = "Source: gauge inversion, 5 gauges to 13.2 min, Mw 8.97"
@@ -207,6 +207,28 @@ def test_the_quicklook_title_carries_the_forecasts_headline(tmp_path, monkeypatc
             resolution=10.0)
     assert len(titles) == 2 and "Source" not in titles[0]
     assert titles[1].splitlines()[-1] == headline
+
+
+def test_the_quicklook_outlines_where_the_finest_grid_ends(tmp_path, monkeypatch):
+    """A town window reaching past its 10 m grid shows coarser cells beyond (the demo's
+    Monai window is mostly 30 m): the map outlines the finest grid's cells."""
+    import tsunami.products.outbox as outbox
+
+    calls = []
+    draw = outbox.depth_map
+    monkeypatch.setattr(outbox, "depth_map",
+                        lambda *a, **k: calls.append(k["finest"]) or draw(*a, **k))
+    town = synthetic_town()
+    publish({"bay": town}, tmp_path, info(1), crs=CRS.from_epsg(6677), resolution=10.0)
+    ny, nx = town["max_depth"].shape
+    source = np.zeros((ny, nx), np.int16)
+    source[20:80, 30:90] = 1  # the finer grid
+    nested = town.assign(source_grid=(town["max_depth"].dims, source)).assign_attrs(
+        source_grids="coarse fine")
+    publish({"bay": nested}, tmp_path, info(2), crs=CRS.from_epsg(6677), resolution=10.0)
+    assert calls[0] is None
+    covered, name = calls[1]
+    assert name == "fine" and covered.sum() == 60 * 60  # the block, cell for cell
 
 
 def test_a_killed_export_leaves_the_previous_forecast_published(tmp_path):

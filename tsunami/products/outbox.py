@@ -261,7 +261,14 @@ def town_products(name: str, ds: xr.Dataset, folder: Path, info: ForecastInfo,
              "inundation depth and arrival time")
     if info.headline:
         title += f"\n{info.headline}"
-    png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title)
+    # Where the town's finest grid ends (coarser cells beyond): drawn on the map.
+    sources = ds.attrs.get("source_grids", "").split()
+    finest = None
+    if len(sources) > 1 and "source_grid" in ds:
+        source = reproject_field(ds, "source_grid", grid, Resampling.nearest)
+        finest = (source == len(sources) - 1, sources[-1])
+    png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title,
+                    finest=finest)
     assets.append(Asset(png, f"{name}: quick-look map", ["overview", "visual"]))
     return assets, (min(lon), min(lat), max(lon), max(lat))
 

@@ -26,14 +26,17 @@ from tsunami.products.layers import NODATA, Layer
 
 
 def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
-              title: str) -> Path:
-    """Write the quick-look map of one town to ``path`` (PNG)."""
+              title: str, finest: tuple[np.ndarray, str] | None = None) -> Path:
+    """Write the quick-look map of one town to ``path`` (PNG). ``finest``: the cells its
+    finest grid covers (on the layers' lattice) and that grid's name, to outline where
+    the resolution changes (a town window reaching past its 10 m grid shows coarser
+    cells beyond)."""
     with map_style():
-        return _depth_map(path, town, elevation, layers, title)
+        return _depth_map(path, town, elevation, layers, title, finest)
 
 
 def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
-               title: str) -> Path:
+               title: str, finest: tuple[np.ndarray, str] | None) -> Path:
     depth_class = layers["depth_class"]
     arrival = np.where(layers["arrival_time"].values == NODATA, np.nan,
                        layers["arrival_time"].values)
@@ -74,6 +77,13 @@ def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, L
                for c, (_, label, _) in zip(colours, DEPTH_CLASSES, strict=True)]
     handles.append(plt.Line2D([], [], color="#1f3d7a", lw=0.9,
                               label="arrival time (min after origin)"))
+    covered = None if finest is None else finest[0] & known
+    if covered is not None and covered.any() and (known & ~covered).any():
+        ax.contour(west + (np.arange(width) + 0.5) * res,
+                   north - (np.arange(height) + 0.5) * res, covered.astype(float),
+                   levels=[0.5], colors="0.25", linewidths=1.0, linestyles="--")
+        handles.append(plt.Line2D([], [], color="0.25", lw=1.0, ls="--",
+                                  label=f"edge of {finest[1]} (coarser cells outside)"))
     ax.legend(handles=handles, title="max inundation depth", loc="lower left", fontsize=8,
               title_fontsize=9, framealpha=0.9)
     epsg = depth_class.crs.to_epsg()
