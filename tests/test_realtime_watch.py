@@ -303,6 +303,24 @@ def _fresh(setup, tmp_path) -> tuple[WatchConfig, int]:
     return WatchConfig.load(tmp_path / "watch.toml"), setup["alert"].origin_time_ns
 
 
+def test_a_damaged_kept_alert_forecast_publishes_the_inversion_and_says_so(setup, tmp_path):
+    """The file the no-early-downgrade envelope needs is unreadable (a damaged disk):
+    the inversion is still published, as it is, and its products say the envelope was
+    not applied, rather than the forecast failing."""
+    config, origin = _fresh(setup, tmp_path)
+    with WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        first = service.state.forecasts(event.event_id)[0]
+        service.state.update(first, status="published", number=1)
+        path = service._alert_fields_path(event.event_id, 1)
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
+        fields, maxima, props = {"Okushiri": object()}, {"FP_Aonae": 1.0}, {}
+        out = service._no_early_downgrade(event, 300.0, fields, maxima, props)
+    assert out[0] is fields and out[1] is maxima
+    assert "NOT applied" in out[2] and "tsunami:no_early_downgrade" not in props
+
+
 def test_newer_inversion_supersedes_a_running_one_only_when_faster(setup, tmp_path):
     """A running inversion forecast is stopped for a newer one only while it has done
     less than supersede_fraction of the time a forecast takes; the alert forecast never."""

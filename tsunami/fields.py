@@ -175,16 +175,21 @@ def merge_finest(fields: dict[str, xr.Dataset], grids: dict[str, Grid], name: st
     return grid_dataset(town, variables, attrs)
 
 
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` to ``path`` atomically; float fields are stored as compressed float32
-    (the model's precision) with NaN as the fill value."""
-    path = Path(path)
+def netcdf_encoding(ds: xr.Dataset) -> dict[str, dict]:
+    """How fields are stored in NetCDF: compressed, floats as float32 (the model's
+    precision) with NaN as the fill value."""
     encoding = {}
     for name, var in ds.data_vars.items():
         if var.ndim >= 1:
             encoding[name] = {"zlib": True, "complevel": 4}
             if var.dtype.kind == "f":
                 encoding[name].update(dtype="float32", _FillValue=np.float32(np.nan))
+    return encoding
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically (:func:`netcdf_encoding`)."""
+    path = Path(path)
     with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, encoding=encoding)
+        ds.to_netcdf(tmp, encoding=netcdf_encoding(ds))
     return path

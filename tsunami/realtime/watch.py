@@ -67,6 +67,7 @@ import xarray as xr
 
 from tsunami.atomic import atomic_path
 from tsunami.errors import InputError
+from tsunami.fields import netcdf_encoding
 from tsunami.gauges import Gauge
 from tsunami.names import check_name
 from tsunami.products import latest_forecast
@@ -905,10 +906,8 @@ class WatchService:
         (:meth:`_no_early_downgrade`), also after a restart."""
         with atomic_path(self._alert_fields_path(event_id, number)) as tmp:
             for k, (town, ds) in enumerate(fields.items()):
-                # (zlib 1 + shuffle: 26 -> 2.9 MB for the Okushiri towns, no slower)
-                ds.to_netcdf(tmp, mode="w" if k == 0 else "a", group=town, encoding={
-                    v: {"zlib": True, "complevel": 1, "shuffle": True}
-                    for v in ds.data_vars if ds[v].ndim})
+                ds.to_netcdf(tmp, mode="w" if k == 0 else "a", group=town,
+                             encoding=netcdf_encoding(ds))
             with netCDF4.Dataset(tmp, "a") as nc:
                 nc.setncattr("coastal_maxima_m", json.dumps(maxima))
                 nc.setncattr("towns", json.dumps(list(fields)))
@@ -949,7 +948,14 @@ class WatchService:
         cfg = self.config
         if data_until_s >= cfg.downgrade_after_s:
             return fields, maxima, ""
-        kept = self._kept_alert_forecast(event.event_id)
+        try:
+            kept = self._kept_alert_forecast(event.event_id)
+        except (OSError, KeyError, ValueError, AttributeError) as exc:
+            # (a damaged file must not stop the inversion's forecast)
+            log.error("the kept alert forecast of %s cannot be read (%s); the inversion "
+                      "is published without the envelope", event.event_id, exc)
+            return fields, maxima, (" The no-early-downgrade envelope was NOT applied: the "
+                                    "alert forecast kept for it could not be read.")
         if kept is None:
             return fields, maxima, ""
         number, alert_fields, alert_maxima = kept
