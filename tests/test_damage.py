@@ -18,6 +18,7 @@ import rasterio
 import shapely
 import xarray as xr
 from affine import Affine
+from matplotlib.offsetbox import AnchoredOffsetbox
 from pyproj import CRS
 from scipy.stats import norm
 
@@ -762,7 +763,9 @@ def test_maps_and_charts_differ_between_forecasts_and_show_local_time(written, t
         one, two = ((tmp_path / f"{kind}{n}.png").read_bytes() for n in "12")
         assert one != two, kind
     fig = plots.map_figure(result, FORECAST)
-    texts = [t.get_text() for t in fig.axes[0].texts]
+    texts = [t.get_text() for t in fig.axes[0].texts] + [  # the scale bar's label
+        a.get_child().get_children()[0].get_text() for a in fig.axes[0].artists
+        if isinstance(a, AnchoredOffsetbox)]
     title = fig._suptitle.get_text()
     assert "okushiri1993: forecast 2" in title
     assert "13:25 UTC (22:25 JST)" in title and "13:17 UTC (22:17 JST)" in title

@@ -322,3 +322,48 @@ def test_exposure_errors_name_the_field(old, new, match):
     finally:
         path.unlink(missing_ok=True)
 
+
+
+def test_the_quicklook_key_stands_beside_the_map_and_hides_no_data(tmp_path, monkeypatch):
+    """A legend must never cover data (drawn inside the map, it hid the most flooded tip of
+    Aonae): the legend, north arrow and scale bar stand right of the map, the saved image
+    takes them in, and the scale bar, drawn outside, still measures the map."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.image import imread
+    from matplotlib.offsetbox import AnchoredOffsetbox
+
+    import tsunami.products.outbox as outbox
+    from tsunami.products.quicklook import depth_figure
+
+    calls = []
+    draw = outbox.depth_map
+    monkeypatch.setattr(outbox, "depth_map",
+                        lambda *a, **k: calls.append((a, k)) or draw(*a, **k))
+    town = synthetic_town()
+    ny, nx = town["max_depth"].shape
+    source = np.zeros((ny, nx), np.int16)
+    source[20:80, 30:90] = 1  # a finer grid: its outline adds the legend's longest entry
+    town = town.assign(source_grid=(town["max_depth"].dims, source)).assign_attrs(
+        source_grids="coarse fine")
+    folder = publish({"bay": town}, tmp_path, info(1), crs=CRS.from_epsg(6677),
+                     resolution=10.0)
+    (staged, _, elevation, layers, title), kwargs = calls[0]
+    fig = depth_figure(elevation, layers, title, **kwargs)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    (ax,) = fig.axes
+    map_box = ax.get_window_extent(renderer)
+    legend = ax.get_legend()
+    assert len(legend.get_texts()) == 10  # 8 depth classes, arrival time, the outline
+    (arrow,) = [t for t in ax.texts if t.get_text() == "N"]
+    (scale,) = [a for a in ax.artists if isinstance(a, AnchoredOffsetbox)]
+    for key in (legend, arrow, scale):
+        box = key.get_window_extent(renderer)
+        assert not box.overlaps(map_box) and box.x0 > map_box.x1, (key, box, map_box)
+    label, bar = scale.get_child().get_children()
+    value, unit = label.get_text().split()
+    west, east = ax.get_xlim()
+    expected = float(value) * {"m": 1.0, "km": 1000.0}[unit] / (east - west) * map_box.width
+    assert bar.get_window_extent(renderer).width == pytest.approx(expected, abs=1.0)
+    # the PNG (110 dpi) is wide enough for the key right of the map
+    width = imread(folder / staged.name).shape[1]
+    assert width >= legend.get_window_extent(renderer).x1 * 110 / fig.dpi

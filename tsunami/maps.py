@@ -1,5 +1,5 @@
 """What every map for an HQ shares: fonts that draw Japanese names, a scale bar, a north
-arrow.
+arrow, and a key (legend, arrow, scale bar) drawn right of the map, where it hides no data.
 
 Fonts: DejaVu Sans (matplotlib's own) for Latin text, falling back to IPAexGothic for
 Japanese event, town and district names. IPAexGothic is the font the ``matplotlib-fontja``
@@ -16,6 +16,9 @@ from pathlib import Path
 
 import matplotlib
 from matplotlib import font_manager
+from matplotlib.offsetbox import AnchoredOffsetbox, AuxTransformBox, TextArea, VPacker
+from matplotlib.patches import Rectangle
+from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
 
 LATIN_FONT = "DejaVu Sans"
 JAPANESE_FONT = "IPAexGothic"
@@ -49,27 +52,62 @@ def nice_length(span: float) -> float:
     return max(s * 10.0**e for e in range(-1, 7) for s in (1, 2, 5) if s * 10.0**e <= target)
 
 
-def add_scale_bar(ax, metres_per_unit: float = 1.0) -> float:
-    """A scale bar in the lower right of ``ax`` (data limits must be set); returns its
-    length in metres. ``metres_per_unit``: metres per x unit (1 for projected axes,
-    111,320 cos(latitude) for degrees of longitude)."""
+KEY_GAP_PT = 12.0  # between a map and the key drawn right of it
+# the scale bar and the north arrow drawn right of a map stack up from its foot to this
+# height (points); the legend goes above
+KEY_STACK_PT = 110.0
+
+
+def beside(ax, x_pt: float, y_pt: float) -> Transform:
+    """Axes coordinates of ``ax`` shifted by points: ``(1, 0)`` in it is ``x_pt`` right of
+    and ``y_pt`` above the lower right corner of the map, in the margin where a key hides
+    no data."""
+    return offset_copy(ax.transAxes, fig=ax.figure, x=x_pt, y=y_pt, units="points")
+
+
+def legend_beside(ax, **kwargs) -> None:
+    """The legend of ``ax`` right of it, above the scale bar and north arrow drawn there
+    (``outside``); ``kwargs`` as for :meth:`~matplotlib.axes.Axes.legend`."""
+    ax.legend(loc="lower left", bbox_to_anchor=(1, 0), borderaxespad=0,
+              bbox_transform=beside(ax, KEY_GAP_PT, KEY_STACK_PT), **kwargs)
+
+
+def add_scale_bar(ax, metres_per_unit: float = 1.0, outside: bool = False) -> float:
+    """A scale bar for ``ax`` (data limits must be set) in its lower right, or with
+    ``outside`` right of it at its foot, under :func:`legend_beside`; returns its length in
+    metres. ``metres_per_unit``: metres per x unit (1 for projected axes, 111,320
+    cos(latitude) for degrees of longitude)."""
     west, east = ax.get_xlim()
-    south, north = ax.get_ylim()
     length_m = nice_length((east - west) * metres_per_unit)
     length = length_m / metres_per_unit
-    x0, y0 = east - 0.05 * (east - west) - length, south + 0.05 * (north - south)
-    ax.plot([x0, x0 + length], [y0, y0], color="k", lw=4, solid_capstyle="butt", zorder=5)
-    ax.plot([x0, x0 + length / 2], [y0, y0], color="w", lw=2, solid_capstyle="butt",
-            zorder=6)
-    ax.text(x0 + length / 2, y0 + 0.015 * (north - south),
-            f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m",
-            ha="center", va="bottom", fontsize=9, zorder=6,
-            bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=1))
+    # long in the map's x units, thick in inches: it measures the map wherever it stands
+    bar = AuxTransformBox(blended_transform_factory(ax.transData, ax.figure.dpi_scale_trans))
+    thick = 4 / 72
+    bar.add_artist(Rectangle((0, 0), length, thick, facecolor="k", edgecolor="none"))
+    bar.add_artist(Rectangle((0, thick / 4), length / 2, thick / 2, facecolor="w",
+                             edgecolor="none"))
+    label = TextArea(f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m",
+                     textprops=dict(fontsize=9))
+    box = VPacker(children=[label, bar], align="center", pad=0, sep=3)
+    if outside:
+        anchored = AnchoredOffsetbox("lower left", child=box, frameon=False, borderpad=0,
+                                     pad=0, bbox_to_anchor=(1, 0),
+                                     bbox_transform=beside(ax, KEY_GAP_PT, 0))
+    else:
+        anchored = AnchoredOffsetbox("lower right", child=box, borderpad=0, pad=0.2,
+                                     bbox_to_anchor=(0.95, 0.05), bbox_transform=ax.transAxes)
+        anchored.patch.set(facecolor="white", edgecolor="none", alpha=0.7)
+    anchored.set_zorder(6)
+    ax.add_artist(anchored)
     return length_m
 
 
-def add_north_arrow(ax) -> None:
-    """A north arrow in the upper right of ``ax`` (north-up maps)."""
-    ax.annotate("N", xy=(0.95, 0.95), xytext=(0.95, 0.85), xycoords="axes fraction",
+def add_north_arrow(ax, outside: bool = False) -> None:
+    """A north arrow in the upper right of ``ax`` (north-up maps), or with ``outside``
+    right of it, between its scale bar and :func:`legend_beside`."""
+    # the tip; the N 55 points below it
+    tip = beside(ax, KEY_GAP_PT + 10, KEY_STACK_PT - 15) if outside else "axes fraction"
+    ax.annotate("N", xy=(1, 0) if outside else (0.95, 0.95), xycoords=tip,
+                xytext=(0, -55), textcoords="offset points",
                 ha="center", va="center", fontsize=13, zorder=6,
                 arrowprops=dict(facecolor="k", width=5, headwidth=15, headlength=12))

@@ -2,8 +2,10 @@
 
 Drawn in the output (projected) CRS so distances read true: the inundation-depth classes
 in the MLIT palette over a hillshade of the DEM, the sea in pale blue, arrival-time
-contours (minutes after the origin), a legend with units, a scale bar, a north arrow and
-a title with the event, forecast number and issue and origin times (UTC and local).
+contours (minutes after the origin) and a title with the event, forecast number and issue
+and origin times (UTC and local). The key (legend with units, north arrow, scale bar)
+stands in a column right of the map, where it hides no data: drawn in the map's corners it
+covered the most flooded tip of Aonae, and the arrow a flooded stretch of coast.
 Japanese names render with the fonts of :func:`tsunami.maps.map_style`.
 """
 
@@ -11,17 +13,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LightSource, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from scipy import ndimage
 
 from tsunami.depth_classes import DEPTH_CLASSES, hex_colour
-from tsunami.maps import add_north_arrow, add_scale_bar, map_style
+from tsunami.maps import add_north_arrow, add_scale_bar, legend_beside, map_style
 from tsunami.products.layers import NODATA, Layer
 
 
@@ -31,12 +31,22 @@ def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, La
     finest grid covers (on the layers' lattice) and that grid's name, to outline where
     the resolution changes (a town window reaching past its 10 m grid shows coarser
     cells beyond)."""
+    # the figure is the map: the saved image grows to take in what is drawn around it
+    depth_figure(elevation, layers, title, finest).savefig(path, dpi=110,
+                                                           bbox_inches="tight",
+                                                           pad_inches=0.15)
+    return path
+
+
+def depth_figure(elevation: np.ndarray, layers: dict[str, Layer], title: str,
+                 finest: tuple[np.ndarray, str] | None = None) -> Figure:
+    """The figure :func:`depth_map` writes (matplotlib without pyplot)."""
     with map_style():
-        return _depth_map(path, town, elevation, layers, title, finest)
+        return _depth_figure(elevation, layers, title, finest)
 
 
-def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
-               title: str, finest: tuple[np.ndarray, str] | None) -> Path:
+def _depth_figure(elevation: np.ndarray, layers: dict[str, Layer], title: str,
+                  finest: tuple[np.ndarray, str] | None) -> Figure:
     depth_class = layers["depth_class"]
     arrival = np.where(layers["arrival_time"].values == NODATA, np.nan,
                        layers["arrival_time"].values)
@@ -44,7 +54,10 @@ def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, L
     extent = (west, east, south, north)
     res = depth_class.transform.a
     height, width = depth_class.shape
-    fig, ax = plt.subplots(figsize=(10, 10 * height / width + 1.2))
+    # 10 in of map filling the figure; title, axis labels and the key beside it are drawn
+    # outside, in the margins the saved image adds (:func:`depth_map`)
+    fig = Figure(figsize=(10, 10 * height / width))
+    ax = fig.add_axes((0, 0, 1, 1))
     known = np.isfinite(elevation)  # no model grid there: drawn neither as land nor as sea
     land = known & (np.nan_to_num(elevation) > 0)
     # shade a copy with holes filled from the nearest value: a hole read as 0 m would draw
@@ -75,28 +88,25 @@ def _depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, L
                np.ma.masked_invalid(elevation), levels=[0.0], colors="k", linewidths=0.6)
     handles = [Patch(facecolor=c, edgecolor="0.4", label=label)
                for c, (_, label, _) in zip(colours, DEPTH_CLASSES, strict=True)]
-    handles.append(plt.Line2D([], [], color="#1f3d7a", lw=0.9,
-                              label="arrival time (min after origin)"))
+    handles.append(Line2D([], [], color="#1f3d7a", lw=0.9,
+                          label="arrival time (min after origin)"))
     covered = None if finest is None else finest[0] & known
     if covered is not None and covered.any() and (known & ~covered).any():
         ax.contour(west + (np.arange(width) + 0.5) * res,
                    north - (np.arange(height) + 0.5) * res, covered.astype(float),
                    levels=[0.5], colors="0.25", linewidths=1.0, linestyles="--")
-        handles.append(plt.Line2D([], [], color="0.25", lw=1.0, ls="--",
-                                  label=f"edge of {finest[1]} (coarser cells outside)"))
-    ax.legend(handles=handles, title="max inundation depth", loc="lower left", fontsize=8,
-              title_fontsize=9, framealpha=0.9)
+        handles.append(Line2D([], [], color="0.25", lw=1.0, ls="--",
+                              label=f"edge of {finest[1]}\n(coarser cells outside)"))
+    legend_beside(ax, handles=handles, title="max inundation depth", fontsize=8,
+                  title_fontsize=9)
     epsg = depth_class.crs.to_epsg()
     ax.set_xlabel(f"easting (m), EPSG:{epsg}" if epsg else "easting (m)")
     ax.set_ylabel("northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
-    add_scale_bar(ax)
-    add_north_arrow(ax)
+    add_scale_bar(ax, outside=True)
+    add_north_arrow(ax, outside=True)
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig
 
