@@ -10,6 +10,7 @@ grid, before any time step.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -490,6 +491,11 @@ def test_a_town_at_sea_warns(tmp_path, capsys):
     assert run_case(case, tmp_path / "out") == 0
     err = capsys.readouterr().err
     assert "warning:" in err and "town 'Bayside'" in err and "entirely at sea" in err, err
+    # run.json keeps what was shown (a fan-out's warnings too: tests/test_fanout.py)
+    shown = [line.removeprefix("warning: ") for line in err.splitlines()
+             if "entirely at sea" in line]
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["input_warnings"] == shown
 
 
 def test_local_frames(tmp_path, capsys):

@@ -6,10 +6,15 @@ that run's town fields and gauge series bit for bit, for an instantaneous and a 
 rupture (so the record/replay machinery and the towns' own set-up add nothing); the
 fan-out proper (towns one-way from the region) agrees with the two-way run within stated
 bounds, fields and gauges; and two towns run as tasks of an in-process Dask cluster give
-the same fields and gauges as the stages run directly, written as a two-way run's.
+the same fields and gauges as the stages run directly, written as a two-way run's. A
+town's task's input warnings (a town at sea) reach the client and the run's summary.
 """
 
+import contextlib
 import dataclasses
+import json
+import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +22,7 @@ import pytest
 import xarray as xr
 
 from tsunami import Region, Scenario, Simulation
-from tsunami.errors import InputError
+from tsunami.errors import InputError, InputWarning
 from tsunami.fanout import (
     BoundaryRecorder,
     Window,
@@ -276,3 +281,51 @@ def test_two_towns_run_as_tasks_of_an_in_process_cluster(region, scenario, fanne
     header = (tmp_path / "fan" / "gauges.csv").read_text().splitlines()[0]
     assert header == gauge_csv(two_way.gauges, tmp_path / "two.csv").read_text().splitlines()[0]
     assert xr.open_dataset(tmp_path / "fan" / "gauges.nc").sizes == two_way.gauges.sizes
+
+
+@contextlib.contextmanager
+def _warnings_on_this_thread():
+    """(category, text) of each warning raised on this thread, the client's. Workers are
+    threads of the in-process cluster here; on a real cluster, processes or machines,
+    what they raise reaches only their logs, so it is left out."""
+    client, shown = threading.get_ident(), []
+
+    def show(message, category, *args, **kwargs):
+        if threading.get_ident() == client:
+            shown.append((category, str(message)))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = show
+        yield shown
+
+
+def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, scenario,
+                                                                        tmp_path):
+    """Northshore moved off the coast inside its grid (all of it 13 m deep or more): its
+    task finds no land; the client warns, naming the town, the field and the task, once,
+    and the result and run.json keep the warning."""
+    from distributed import Client, LocalCluster
+
+    at_sea = dataclasses.replace(region, towns=[
+        region.towns[0], dataclasses.replace(region.towns[1], extent=(139.88, 139.92, 42.1,
+                                                                      42.18))])
+    short = dataclasses.replace(scenario, duration=30.0)
+    # Catching before the cluster starts: a worker thread's own catch_warnings, if it
+    # spanned the start of ours, would put back the showwarning it found on leaving.
+    with _warnings_on_this_thread() as shown, LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False,
+            dashboard_address=":0") as cluster, Client(cluster) as client:
+        result, report = run_fanout(at_sea, short, client)
+    expected = (f"{TWO_TOWNS}, field 'town[1].extent': town 'Northshore' [139.88, 139.92, "
+                "42.1, 42.18] has no land cell on any grid: it lies entirely at sea, so its "
+                "maps can show no flooding. Check its extent (fan-out: town 'Northshore''s "
+                "task)")
+    assert [text for category, text in shown if category is InputWarning] == [expected]
+    assert result.input_warnings == [expected]
+    assert [str(f) for f in report.towns["Northshore"].findings] == [expected[:expected.index(
+        " (fan-out")]]
+    assert report.towns["Bayside"].findings == []
+    write_outputs(result, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert summary["input_warnings"] == [expected]

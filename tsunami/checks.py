@@ -13,11 +13,14 @@ land. Each of these used to run and publish "no flooding". (Longitudes 0...360 a
 - :func:`check_source`: the source reaches the outer grid's water, with no hole where it
   matters on any grid;
 - :func:`check_towns`: every town has land in it (a warning otherwise).
+
+Each warning is an :class:`~tsunami.errors.InputWarning` at once, or, given a
+``findings`` list, a :class:`~tsunami.errors.Finding` appended to it: a Dask task
+(:mod:`tsunami.fanout`) hands its findings to the client, which warns.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +28,7 @@ from rasterio.warp import transform_bounds
 from scipy import ndimage
 
 from tsunami.dem import Raster, resample
-from tsunami.errors import InputError, InputWarning
+from tsunami.errors import Finding, InputError, input_warning
 from tsunami.grid import Grid
 
 #: A source whose largest sea-surface displacement over the outer grid's water is at most
@@ -45,7 +48,7 @@ BREAKING_RATIO = 0.78
 SWAPPED_LAND_SHARE = 0.5
 
 
-def check_water(region, scenario, model) -> None:
+def check_water(region, scenario, model, findings: list[Finding] | None = None) -> None:
     """The outermost grid must have water; warn when its land and sea look swapped.
 
     ``model`` is the outer grid's :class:`~tsunami.model.ShallowWaterModel`. No wet cell
@@ -72,13 +75,14 @@ def check_water(region, scenario, model) -> None:
     if share > SWAPPED_LAND_SHARE and edge_share > SWAPPED_LAND_SHARE:
         where = (f"{edge_share:.0%} of its open sides ({', '.join(sides)})" if sides
                  else "it has no open side")
-        warnings.warn(f"{region.path}, field '{field}': grid {grid.name!r} is {share:.0%} "
-                      f"land and {where} is land: are land and sea swapped? A DEM of "
-                      "elevations (positive up) read with vertical = \"depth\", or the "
-                      "reverse, does this", InputWarning, stacklevel=3)
+        input_warning(Finding(str(region.path), field, f"grid {grid.name!r} is {share:.0%} "
+                              f"land and {where} is land: are land and sea swapped? A DEM "
+                              "of elevations (positive up) read with vertical = \"depth\", "
+                              "or the reverse, does this"), findings, stacklevel=3)
 
 
-def check_towns(region, model, names: list[str] | None = None) -> None:
+def check_towns(region, model, names: list[str] | None = None,
+                findings: list[Finding] | None = None) -> None:
     """Warn about a town with no land cell on any grid: its maps can show no flooding.
 
     ``model``: the model, or a list of grids' models; ``names``: only these towns."""
@@ -95,15 +99,16 @@ def check_towns(region, model, names: list[str] | None = None) -> None:
             if cols.any() and rows.any():
                 land |= bool((~m.initially_wet[np.ix_(rows, cols)]).any())
         if not land:
-            warnings.warn(f"{region.path}, field 'town[{k}].extent': town {town.name!r} "
-                          f"{list(town.extent)} has no land cell on any grid: it lies entirely "
-                          "at sea, so its maps can show no flooding. Check its extent",
-                          InputWarning, stacklevel=3)
+            input_warning(Finding(str(region.path), f"town[{k}].extent", f"town {town.name!r} "
+                                  f"{list(town.extent)} has no land cell on any grid: it lies "
+                                  "entirely at sea, so its maps can show no flooding. Check "
+                                  "its extent"), findings, stacklevel=3)
 
 
 def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
                  raster: Raster | None = None, grids: list | None = None,
-                 reach: bool = True) -> dict[str, np.ndarray] | None:
+                 reach: bool = True, findings: list[Finding] | None = None
+                 ) -> dict[str, np.ndarray] | None:
     """Refuse a source that never reaches the outer grid's water or has holes in it.
 
     ``model`` is the model (one grid or a nest; ``model.models[0]`` is the outermost);
@@ -119,7 +124,7 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
     against the grid. Returns ``uplift`` with the harmless holes set to zero.
     ``grids``: the grids ``uplift`` is for (default all of the model's); ``reach=False``
     checks only the holes (a town's grids in :mod:`tsunami.fanout`, whose regional stage
-    checked the reach).
+    checked the reach). ``findings``: where a harmless hole is reported (module doc).
     """
     from tsunami.scenario import DisplacementSource, FaultSource
 
@@ -131,7 +136,7 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
         what = f"the displacement raster {source.path.name} (peak {peak:.3g} m)"
         where = _raster_where(raster, outer.grid)
         uplift = {m.grid.name: _without_holes(scenario, field, raster, m, uplift[m.grid.name],
-                                              peak) for m in (grids or model.models)}
+                                              peak, findings) for m in (grids or model.models)}
         if not reach:
             return uplift
     elif isinstance(source, FaultSource):
@@ -156,7 +161,7 @@ def check_source(scenario, model, uplift: dict[str, np.ndarray] | None = None,
 
 
 def _without_holes(scenario, field: str, raster: Raster, model, uplift: np.ndarray,
-                   peak: float) -> np.ndarray:
+                   peak: float, findings: list[Finding] | None) -> np.ndarray:
     """``uplift`` on one grid with the raster's harmless holes over water set to zero; a
     hole with significant displacement around it is an error."""
     grid, wet = model.grid, model.initially_wet
@@ -177,9 +182,9 @@ def _without_holes(scenario, field: str, raster: Raster, model, uplift: np.ndarr
                              f"{int(hole.sum())} wet cells {place}, where the displacement "
                              f"around reaches {around:.3g} m (peak {peak:.3g} m): the source "
                              "is missing where it matters; fill the hole")
-        warnings.warn(f"{scenario.path}, field '{field}': {name} has no data over "
-                      f"{int(hole.sum())} wet cells {place}; read as zero (at most "
-                      f"{around:.2g} m around them)", InputWarning, stacklevel=4)
+        input_warning(Finding(str(scenario.path), field, f"{name} has no data over "
+                              f"{int(hole.sum())} wet cells {place}; read as zero (at most "
+                              f"{around:.2g} m around them)"), findings, stacklevel=4)
     return np.where(holes, 0.0, uplift)
 
 

@@ -14,6 +14,8 @@ own exit status of ``tsunami`` (README, "Operating it"):
 from __future__ import annotations
 
 import errno
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 #: Exit statuses of the ``tsunami`` command, in one place (documented in README).
@@ -46,6 +48,32 @@ class InputError(ValueError):
 
 class InputWarning(UserWarning):
     """Input that is legal but probably not what was meant (the CLI prints it on stderr)."""
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What an :class:`InputWarning` says, kept rather than shown: the file and the field
+    at fault and what is odd. A check run in a Dask task keeps its findings for the client
+    to show (warnings raised in a worker reach only the worker's log; ``catch_warnings``
+    cannot collect them there, as threads of a worker share its state)."""
+
+    source: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}, field '{self.field}': {self.message}"
+
+
+def input_warning(finding: Finding, findings: list[Finding] | None, stacklevel: int = 2
+                  ) -> None:
+    """Warn about ``finding`` now, as an :class:`InputWarning` (``stacklevel`` as for
+    :func:`warnings.warn` from the caller), or, given a ``findings`` list, append it there
+    for the caller to report."""
+    if findings is None:
+        warnings.warn(str(finding), InputWarning, stacklevel=stacklevel + 1)
+    else:
+        findings.append(finding)
 
 
 class BlowUpError(RuntimeError):

@@ -8,7 +8,6 @@ each source's edge so that mismatching sources leave no step in the sea bed.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from scipy import ndimage
 from tsunami.boundaries import SIDES
 from tsunami.config import Range, Table, load_toml
 from tsunami.dem import Raster, check_values, parse_crs, read_raster, resample
-from tsunami.errors import InputError, InputWarning
+from tsunami.errors import Finding, InputError, input_warning
 from tsunami.gauges import Gauge
 from tsunami.grid import Grid
 from tsunami.localtime import zone
@@ -261,12 +260,13 @@ class Region:
                              f"most {cells.high:,.0f} cells: change its extent or spacing")
 
     # -- fields -----------------------------------------------------------------------
-    def elevation(self, grid: Grid) -> np.ndarray:
+    def elevation(self, grid: Grid, findings: list[Finding] | None = None) -> np.ndarray:
         """Ground / sea-bed elevation (m, positive up) on ``grid`` from the DEM sources.
 
         Sources are laid down coarsest first; each finer source replaces what lies under
         it, blended over BLEND_CELLS cells inside its edge. Holes surrounded by land are
-        filled from the nearest values (with a warning); holes touching water are errors.
+        filled from the nearest values (with a warning, or a finding appended to
+        ``findings``: :func:`~tsunami.errors.input_warning`); holes touching water are errors.
         """
         layers = []
         for k, dem in enumerate(self.dems):
@@ -291,14 +291,15 @@ class Region:
                 weight = np.ones(grid.shape)
             blended = weight * values + (1 - weight) * np.nan_to_num(elevation)
             elevation = np.where(covered, blended, elevation)
-        return self._fill_holes(elevation, grid, [d for _, d, _ in layers])
+        return self._fill_holes(elevation, grid, [d for _, d, _ in layers], findings)
 
     def _raster(self, k: int) -> Raster:
         if k not in self._rasters:
             self._rasters[k] = self.dems[k].read(self.path)
         return self._rasters[k]
 
-    def _fill_holes(self, elevation: np.ndarray, grid: Grid, dems) -> np.ndarray:
+    def _fill_holes(self, elevation: np.ndarray, grid: Grid, dems,
+                    findings: list[Finding] | None) -> np.ndarray:
         holes = ~np.isfinite(elevation)
         if not holes.any():
             return elevation
@@ -318,9 +319,9 @@ class Region:
                                  f"{int(hole.sum())} cells next to water on grid "
                                  f"{grid.name!r}, near x = {grid.x[i]:.6f}, y = {grid.y[j]:.6f};"
                                  " fill it or add a source that covers it")
-        warnings.warn(f"{self.path}, field 'dem': grid {grid.name!r}: {int(holes.sum())} "
-                      "cells without DEM data on land filled from the nearest values",
-                      InputWarning, stacklevel=2)
+        input_warning(Finding(str(self.path), "dem", f"grid {grid.name!r}: "
+                              f"{int(holes.sum())} cells without DEM data on land filled from "
+                              "the nearest values"), findings, stacklevel=2)
         return np.where(holes, nearest, elevation)
 
     def manning(self, grid: Grid) -> float | np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tsunami import __version__, checks
 from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
 from tsunami.diagnostics import runup
-from tsunami.errors import InputError
+from tsunami.errors import Finding, InputError, InputWarning
 from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
 from tsunami.gauges import write_csv as gauge_csv
@@ -50,6 +51,9 @@ class RunResult:
     model: object = None
     #: Outer steps taken with each number of kernel threads (tsunami.cores).
     steps_by_threads: dict[int, int] = field(default_factory=dict)
+    #: The input warnings the run raised (text as shown; also in run.json), so that a
+    #: run whose warnings went by unseen (a fan-out's Dask tasks) still records them.
+    input_warnings: list[str] = field(default_factory=list)
 
     def town_summary(self) -> dict:
         """Headline numbers per town (merged finest-available fields)."""
@@ -92,7 +96,8 @@ def town_figures(ds: xr.Dataset) -> dict:
     }
 
 
-def build_model(region: Region, scenario: Scenario, callbacks: list | None = None):
+def build_model(region: Region, scenario: Scenario, callbacks: list | None = None,
+                findings: list[Finding] | None = None):
     """Build the model (one grid, or a nest) with bathymetry and initial state.
 
     A fault source sets the initial surface from its sea-floor displacement on every
@@ -103,16 +108,17 @@ def build_model(region: Region, scenario: Scenario, callbacks: list | None = Non
 
     Before anything runs, :mod:`tsunami.checks` refuses an outer grid without water and
     a source that does not reach it (or has holes where it matters), and warns about
-    land and sea that look swapped and towns without land.
+    land and sea that look swapped and towns without land (at once, or appended to
+    ``findings``: :func:`~tsunami.errors.input_warning`).
     """
     check_source_frame(region, scenario, callbacks)
-    models = build_grids(region, scenario)
+    models = build_grids(region, scenario, findings=findings)
     outer = models[region.grids[0].name]
     model = outer if len(models) == 1 else NestedModel(
         [(models[s.name], s.parent, s.ratio) for s in region.grids])
-    checks.check_water(region, scenario, outer)
-    checks.check_towns(region, model)
-    apply_source(model, scenario, callbacks)
+    checks.check_water(region, scenario, outer, findings)
+    checks.check_towns(region, model, findings=findings)
+    apply_source(model, scenario, callbacks, findings=findings)
     return model
 
 
@@ -129,18 +135,18 @@ def check_source_frame(region: Region, scenario: Scenario, callbacks: list | Non
                              "callbacks list for the Simulation")
 
 
-def build_grids(region: Region, scenario: Scenario, names: list[str] | None = None
-                ) -> dict[str, ShallowWaterModel]:
+def build_grids(region: Region, scenario: Scenario, names: list[str] | None = None,
+                findings: list[Finding] | None = None) -> dict[str, ShallowWaterModel]:
     """Each grid's model (grid name -> model, in the region's order) with its still
     depth (m) and Manning n, the surface at rest; only ``names`` when given (a town's
-    sub-tree in :mod:`tsunami.fanout`)."""
+    sub-tree in :mod:`tsunami.fanout`). ``findings``: as for :func:`build_model`."""
     numerics = scenario.numerics
     models: dict[str, ShallowWaterModel] = {}
     for spec in region.grids:
         if names is not None and spec.name not in names:
             continue
         grid = region.grid(spec.name)
-        elevation = region.elevation(grid)
+        elevation = region.elevation(grid, findings)
         depth = scenario.still_water_level - elevation
         if spec.parent is None:
             boundaries = _root_boundaries(spec.boundaries, scenario)
@@ -157,13 +163,15 @@ def build_grids(region: Region, scenario: Scenario, names: list[str] | None = No
 
 
 def apply_source(model, scenario: Scenario, callbacks: list | None,
-                 grids: list[ShallowWaterModel] | None = None) -> None:
+                 grids: list[ShallowWaterModel] | None = None,
+                 findings: list[Finding] | None = None) -> None:
     """Set the initial surface of ``model`` (one grid or a nest) from the scenario's
     source; a kinematic rupture is appended to ``callbacks`` to act during the run.
 
     ``grids``: only these of the model's grids (default all). A town's grids under a
     recorded stand-in parent (:mod:`tsunami.fanout`) are set without the check that the
-    source reaches the outer grid's water: the regional stage made it.
+    source reaches the outer grid's water: the regional stage made it. ``findings``: as
+    for :func:`build_model` (a harmless hole in a displacement raster).
     """
     grids = list(model.models) if grids is None else grids
     outer = grids[0] is model.models[0]
@@ -173,7 +181,7 @@ def apply_source(model, scenario: Scenario, callbacks: list | None,
         uplift = {m.grid.name: resample(displacement, m.grid, method="bilinear")
                   for m in grids}
         uplift = checks.check_source(scenario, model, uplift, displacement, grids=grids,
-                                     reach=outer)
+                                     reach=outer, findings=findings)
         _raise_surface(model, grids, uplift)
     elif isinstance(source, FaultSource):
         _apply_fault(model, grids, scenario, callbacks, outer)
@@ -235,7 +243,12 @@ def run(region: Region, scenario: Scenario, progress: bool = False,
     start = time.perf_counter()
     extra, callbacks = list(callbacks), []  # a kinematic rupture first, so gauges see the
     # surface it raised
-    model = build_model(region, scenario, callbacks=callbacks)
+    findings: list[Finding] = []
+    try:
+        model = build_model(region, scenario, callbacks=callbacks, findings=findings)
+    finally:  # a warning may say why the input was refused (land and sea swapped)
+        for finding in findings:
+            warnings.warn(str(finding), InputWarning, stacklevel=2)
     timings["setup_s"] = time.perf_counter() - start
     recorder = None
     if region.gauges:
@@ -253,7 +266,7 @@ def run(region: Region, scenario: Scenario, progress: bool = False,
     gauges = recorder.to_dataset(attrs) if recorder is not None else None
     steps = {m.grid.name: m.iteration for m in model.models}
     return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model,
-                     dict(simulation.steps_by_threads))
+                     dict(simulation.steps_by_threads), [str(f) for f in findings])
 
 
 def grid_fields(models, attrs: dict, covered) -> dict[str, xr.Dataset]:
@@ -317,7 +330,8 @@ def write_outputs(result: RunResult, out_dir: str | Path) -> list[Path]:
             "origin_time": origin.isoformat().replace("+00:00", "Z") if origin else None,
             "simulated_time_s": result.scenario.duration, "timings_s": result.timings,
             "steps": result.steps, "grids": result.summary(),
-            "towns": result.town_summary(), "files": [file_record(p) for p in written],
+            "towns": result.town_summary(), "input_warnings": result.input_warnings,
+            "files": [file_record(p) for p in written],
         }
         path = folder / SUMMARY
         with open(path, "w") as f:

@@ -18,6 +18,12 @@ Callbacks that a two-way run calls after every step of the outermost grid (a kin
 rupture raising the surface, gauges sampling it) are called in a town's task at the
 same model times (the regional stage records them), on the town's own grids.
 
+The input checks' warnings (a town at sea, a DEM hole filled, land and sea that look
+swapped, a quiet hole in a source raster) are kept by each task as
+:class:`~tsunami.errors.Finding` s, which the client raises as
+:class:`~tsunami.errors.InputWarning` s naming the task and records in the result:
+raised in a worker, they would reach only its log.
+
 What differs from the two-way run: the towns do not feed back into the region, so the
 regional grids (and through them the other towns) do not see what a town's finer
 bathymetry does to the wave; the parent's cells under a town keep its own bathymetry
@@ -29,13 +35,14 @@ from __future__ import annotations
 import dataclasses
 import resource
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from tsunami import checks, gauges
-from tsunami.errors import InputError
+from tsunami.errors import Finding, InputError, InputWarning
 from tsunami.fanout.forcing import BoundaryRecorder, BoundaryRecording, RecordedParent, Window
 from tsunami.fields import merge_finest
 from tsunami.gauges import Gauge, GaugeRecorder
@@ -127,8 +134,8 @@ class TownTask:
 @dataclass
 class RegionalResult:
     """The regional stage's output: regional grids' fields and gauge series, one
-    :class:`TownTask` per town, every grid's geometry, timings and the peak memory of
-    the process (MB)."""
+    :class:`TownTask` per town, every grid's geometry, timings, the peak memory of
+    the process (MB) and the input checks' findings (module doc)."""
 
     fields: dict[str, xr.Dataset]
     tasks: dict[str, TownTask]
@@ -139,10 +146,14 @@ class RegionalResult:
     grids: dict[str, Grid] = field(default_factory=dict)
     gauges: xr.Dataset | None = None
     cpu_s: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
 class TownResult:
+    """A town's task's output: its grids' fields, steps and gauge series, timings, where
+    it ran and the input checks' findings on its grids (module doc)."""
+
     town: str
     fields: dict[str, xr.Dataset]
     steps: dict[str, int]
@@ -152,6 +163,7 @@ class TownResult:
     worker: str = ""
     gauges: xr.Dataset | None = None
     setup_s: float = 0.0
+    findings: list[Finding] = field(default_factory=list)
 
 
 def regional_stage(region: Region, scenario: Scenario,
@@ -164,11 +176,12 @@ def regional_stage(region: Region, scenario: Scenario,
     subtrees = town_subtrees(region, roots)
     town_of = town_of_grids(region, subtrees)
     specs = {g.name: g for g in region.grids}
-    models = build_grids(region, scenario, [n for n in specs if n not in town_of])
+    findings: list[Finding] = []
+    models = build_grids(region, scenario, [n for n in specs if n not in town_of], findings)
     nest = NestedModel([(models[n], specs[n].parent, specs[n].ratio) for n in models])
-    checks.check_water(region, scenario, nest.root)
+    checks.check_water(region, scenario, nest.root, findings)
     callbacks: list = []
-    apply_source(nest, scenario, callbacks)
+    apply_source(nest, scenario, callbacks, findings=findings)
     windows: dict[str, dict[str, Window]] = {}
     for town, top in subtrees.items():
         spec = specs[top]
@@ -212,7 +225,7 @@ def regional_stage(region: Region, scenario: Scenario,
                           setup, simulation.wall_time, _peak_memory_mb(),
                           {g.name: region.grid(g.name) for g in region.grids},
                           gauge_recorder.to_dataset(attrs) if gauge_recorder else None,
-                          time.process_time() - cpu)
+                          time.process_time() - cpu, findings)
 
 
 def _gauge_towns(region: Region, town_of: dict[str, str]) -> dict[str, str | None]:
@@ -251,15 +264,16 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
     task = regional.tasks[town] if isinstance(regional, RegionalResult) else regional
     wall, cpu = time.perf_counter(), time.process_time()
     stand_in = RecordedParent(task.recording)
-    models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels])
+    findings: list[Finding] = []
+    models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels], findings)
     # As in the two-way nest: the town's outermost grid blended toward the parent's
     # depth at its edges, each grid's depth under its children their mean.
     nest = NestedModel([(stand_in, None, None)] +
                        [(models[n], p, r) for n, p, r in task.levels])
     grids = list(models.values())
-    checks.check_towns(task.region, grids, [task.town])
+    checks.check_towns(task.region, grids, [task.town], findings)
     callbacks: list = []
-    apply_source(nest, task.scenario, callbacks, grids)
+    apply_source(nest, task.scenario, callbacks, grids, findings)
     recorder = None
     if task.gauges:
         recorder = GaugeRecorder(nest, task.gauges, task.scenario.output.gauge_interval)
@@ -273,7 +287,7 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
     return TownResult(task.town, fields, {m.grid.name: m.iteration for m in grids},
                       time.perf_counter() - wall, time.process_time() - cpu,
                       _peak_memory_mb(), _where(),
-                      recorder.to_dataset(task.attrs) if recorder else None, setup)
+                      recorder.to_dataset(task.attrs) if recorder else None, setup, findings)
 
 
 class AtRegionalSteps:
@@ -319,7 +333,8 @@ class FanoutReport:
 def run_fanout(region: Region, scenario: Scenario, client,
                roots: dict[str, str] | None = None) -> tuple[RunResult, FanoutReport]:
     """Run ``scenario`` on ``region`` with each town's grids as its own Dask task on
-    ``client`` (module doc); returns the merged fields and the timings."""
+    ``client`` (module doc); returns the merged fields (with the input checks' findings
+    as ``input_warnings``, each also raised here) and the timings."""
     start = time.perf_counter()
     future = client.submit(regional_stage, region, scenario, roots, pure=False)
     regional: RegionalResult = future.result()
@@ -328,6 +343,12 @@ def run_fanout(region: Region, scenario: Scenario, client,
     futures = {town: client.submit(town_stage, client.scatter(task), pure=False)
                for town, task in regional.tasks.items()}
     towns = {town: f.result() for town, f in futures.items()}
+    # Once each, naming the task that found it.
+    shown = dict.fromkeys([f"{f} (fan-out: regional stage)" for f in regional.findings] +
+                          [f"{f} (fan-out: town {name!r}'s task)" for name, t in towns.items()
+                           for f in t.findings])
+    for text in shown:
+        warnings.warn(text, InputWarning, stacklevel=2)
     fields = dict(regional.fields)
     steps = dict(regional.steps)
     for t in towns.values():
@@ -345,7 +366,7 @@ def run_fanout(region: Region, scenario: Scenario, client,
                "regional_s": regional_s,
                **{f"town_{n}_s": t.simulation_s for n, t in towns.items()}}
     result = RunResult(region, scenario, fields, gauge_series, merged, timings,
-                       {n: steps[n] for n in order})
+                       {n: steps[n] for n in order}, input_warnings=list(shown))
     recording = sum(t.recording.nbytes for t in regional.tasks.values()) / 1e6
     return result, FanoutReport(regional_s, towns, wall, recording, regional.peak_memory_mb,
                                 regional.cpu_s)
