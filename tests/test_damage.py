@@ -831,3 +831,47 @@ def test_damage_state_colours_stay_clear_of_the_depth_palette():
     assert closest > 25  # CIE76: clearly different colours
     steps = [np.linalg.norm(a - b) for a, b in itertools.pairwise(states)]
     assert min(steps) > 10  # neighbouring states are told apart too
+
+
+def test_the_damage_map_key_stands_beside_the_map_and_hides_no_building():
+    """Drawn in the map, the legend hid buildings in the lower left and the scale bar and
+    north arrow those in the corners: legend, arrow and scale bar stand right of the map,
+    clear of it and of both colour bars, inside the figure; the scale bar still measures
+    the map (geographic axes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(5)
+    depth = rng.uniform(0, 5, (20, 30))
+    depth[:4] = np.nan  # sea in the south
+    field = make_field(depth, crs="EPSG:4326", x0=139.45, y0=42.04, dx=0.0002)
+    points = shapely.points(rng.uniform(139.4501, 139.4559, 30),
+                            rng.uniform(42.0401, 42.0439, 30))  # some on sea cells
+    result = assess(field, buildings_frame(points, crs="EPSG:4326"), params=FAST)
+    assert (result.buildings["status"] == "on_sea_cell").any()
+    fig = plots.map_figure(result, FORECAST)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()  # the constrained layout places map, colour bars and key
+    renderer = canvas.get_renderer()
+    ax, *bars = fig.axes
+    assert len(bars) == 2  # depth classes, damage states
+    map_box = ax.get_window_extent(renderer)
+    legend = ax.get_legend()
+    assert [t.get_text().replace("\n", " ") for t in legend.get_texts()] == [
+        "not assessed (sea cell)"]
+    (arrow,) = [t for t in ax.texts if t.get_text() == "N"]
+    (scale,) = [a for a in ax.artists if isinstance(a, AnchoredOffsetbox)]
+    bar_boxes = [bar.get_tightbbox(renderer) for bar in bars]  # ticks and labels too
+    for key in (legend, arrow, scale):
+        box = key.get_window_extent(renderer)
+        assert not box.overlaps(map_box) and box.x0 > map_box.x1, (key, box, map_box)
+        assert not any(box.overlaps(b) for b in bar_boxes), (key, box, bar_boxes)
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+    for bar in bars:  # the colour bars stay beside the map, at least half its height
+        box = bar.get_window_extent(renderer)
+        assert box.x0 > map_box.x1 and box.height > 0.5 * map_box.height
+    label, bar = scale.get_child().get_children()
+    value, unit = label.get_text().split()
+    west, east = ax.get_xlim()
+    metres = (east - west) * plots.METRES_PER_DEGREE * np.cos(np.deg2rad(42.042))
+    expected = float(value) * {"m": 1.0, "km": 1000.0}[unit] / metres * map_box.width
+    assert bar.get_window_extent(renderer).width == pytest.approx(expected, abs=1.0)

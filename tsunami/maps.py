@@ -1,5 +1,5 @@
-"""What every map for an HQ shares: fonts that draw Japanese names, a scale bar, a north
-arrow, and a key (legend, arrow, scale bar) drawn right of the map, where it hides no data.
+"""What every map for an HQ shares: fonts that draw Japanese names, and a key (legend,
+north arrow, scale bar) drawn right of the map, where it hides no data.
 
 Fonts: DejaVu Sans (matplotlib's own) for Latin text, falling back to IPAexGothic for
 Japanese event, town and district names. IPAexGothic is the font the ``matplotlib-fontja``
@@ -66,17 +66,16 @@ def beside(ax, x_pt: float, y_pt: float) -> Transform:
 
 
 def legend_beside(ax, **kwargs) -> None:
-    """The legend of ``ax`` right of it, above the scale bar and north arrow drawn there
-    (``outside``); ``kwargs`` as for :meth:`~matplotlib.axes.Axes.legend`."""
+    """The legend of ``ax`` right of it, above the scale bar and north arrow drawn there;
+    ``kwargs`` as for :meth:`~matplotlib.axes.Axes.legend`."""
     ax.legend(loc="lower left", bbox_to_anchor=(1, 0), borderaxespad=0,
               bbox_transform=beside(ax, KEY_GAP_PT, KEY_STACK_PT), **kwargs)
 
 
-def add_scale_bar(ax, metres_per_unit: float = 1.0, outside: bool = False) -> float:
-    """A scale bar for ``ax`` (data limits must be set) in its lower right, or with
-    ``outside`` right of it at its foot, under :func:`legend_beside`; returns its length in
-    metres. ``metres_per_unit``: metres per x unit (1 for projected axes, 111,320
-    cos(latitude) for degrees of longitude)."""
+def add_scale_bar(ax, metres_per_unit: float = 1.0) -> float:
+    """A scale bar for ``ax`` (data limits must be set) right of it at its foot, under
+    :func:`legend_beside`; returns its length in metres. ``metres_per_unit``: metres per x
+    unit (1 for projected axes, 111,320 cos(latitude) for degrees of longitude)."""
     west, east = ax.get_xlim()
     length_m = nice_length((east - west) * metres_per_unit)
     length = length_m / metres_per_unit
@@ -89,25 +88,19 @@ def add_scale_bar(ax, metres_per_unit: float = 1.0, outside: bool = False) -> fl
     label = TextArea(f"{length_m / 1000:g} km" if length_m >= 1000 else f"{length_m:g} m",
                      textprops=dict(fontsize=9))
     box = VPacker(children=[label, bar], align="center", pad=0, sep=3)
-    if outside:
-        anchored = AnchoredOffsetbox("lower left", child=box, frameon=False, borderpad=0,
-                                     pad=0, bbox_to_anchor=(1, 0),
-                                     bbox_transform=beside(ax, KEY_GAP_PT, 0))
-    else:
-        anchored = AnchoredOffsetbox("lower right", child=box, borderpad=0, pad=0.2,
-                                     bbox_to_anchor=(0.95, 0.05), bbox_transform=ax.transAxes)
-        anchored.patch.set(facecolor="white", edgecolor="none", alpha=0.7)
+    anchored = AnchoredOffsetbox("lower left", child=box, frameon=False, borderpad=0, pad=0,
+                                 bbox_to_anchor=(1, 0),
+                                 bbox_transform=beside(ax, KEY_GAP_PT, 0))
     anchored.set_zorder(6)
     ax.add_artist(anchored)
     return length_m
 
 
-def add_north_arrow(ax, outside: bool = False) -> None:
-    """A north arrow in the upper right of ``ax`` (north-up maps), or with ``outside``
-    right of it, between its scale bar and :func:`legend_beside`."""
+def add_north_arrow(ax) -> None:
+    """A north arrow right of ``ax`` (north-up maps), between its scale bar and
+    :func:`legend_beside`."""
     # the tip; the N 55 points below it
-    tip = beside(ax, KEY_GAP_PT + 10, KEY_STACK_PT - 15) if outside else "axes fraction"
-    ax.annotate("N", xy=(1, 0) if outside else (0.95, 0.95), xycoords=tip,
+    ax.annotate("N", xy=(1, 0), xycoords=beside(ax, KEY_GAP_PT + 10, KEY_STACK_PT - 15),
                 xytext=(0, -55), textcoords="offset points",
                 ha="center", va="center", fontsize=13, zorder=6,
                 arrowprops=dict(facecolor="k", width=5, headwidth=15, headlength=12))

@@ -1,11 +1,13 @@
 """Quick-look figures of a damage estimate (matplotlib without pyplot: safe in servers and
 threads).
 
-The map shows the buildings by expected damage state over the maximum inundation depth,
-with a scale bar, a north arrow and the forecast's identity (event, forecast number, issue
-and origin times in UTC and local time). Damage states use a green-blue-black sequence
-that no colour of the MLIT depth palette comes near (CIE76 colour difference above 25
-against every depth class), so a building never reads as a depth.
+The map shows the buildings by expected damage state over the maximum inundation depth
+and the forecast's identity (event, forecast number, issue and origin times in UTC and
+local time); right of it, where they hide no building, its key (north arrow, scale bar,
+the legend of buildings not assessed) and the two colour bars. Damage states use a
+green-blue-black sequence that no colour of the MLIT depth palette comes near (CIE76
+colour difference above 25 against every depth class), so a building never reads as a
+depth.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from tsunami.damage.fragility import N_STATES, STATE_LABELS
 from tsunami.damage.geometry import to_crs
 from tsunami.depth_classes import DEPTH_BREAKS, DEPTH_CLASSES
 from tsunami.localtime import format_time
-from tsunami.maps import add_north_arrow, add_scale_bar, map_style
+from tsunami.maps import add_north_arrow, add_scale_bar, legend_beside, map_style
 
 MLIT_DETAILED_RGB = tuple(rgb for _, _, rgb in DEPTH_CLASSES)
 #: expected damage state 0 (none) .. 6 (washed away): near-white, greens and blues to black
@@ -82,10 +84,11 @@ def _map_figure(result, forecast: dict[str, str]) -> Figure:
     elevation = None if elevation is None else elevation[::stride, ::stride]
     west, south, east, north = f.bounds
     thr = result.params.casualty.inundation_threshold_m
-    # as tall as the map needs beside its two colour bars (about 5.6 in of map width)
+    # about 5.6 in of map, then its key (about 1.3 in) and the two colour bars, for which
+    # the constrained layout makes room in that order; as tall as such a map needs
     stretch = 1.0 / np.cos(np.deg2rad((south + north) / 2)) if f.geographic else 1.0
     height = float(np.clip(5.6 * (north - south) * stretch / (east - west) + 1.4, 4.5, 11.0))
-    fig = Figure(figsize=(9.0, height), dpi=130, layout="constrained")
+    fig = Figure(figsize=(10.3, height), dpi=130, layout="constrained")
     ax = fig.add_subplot()
     sea = ~np.isfinite(depth)
     base = np.where(sea, 0.0, 1.0)
@@ -125,8 +128,8 @@ def _map_figure(result, forecast: dict[str, str]) -> Figure:
         cb2.set_label("expected damage state of each building")
         if (~np.isfinite(e)).any():
             ax.scatter(x[~np.isfinite(e)], y[~np.isfinite(e)], s=size, marker="x",
-                       c="#d62728", linewidths=0.6, zorder=3, label="not assessed (sea cell)")
-            ax.legend(loc="lower left", fontsize=7)
+                       c="#d62728", linewidths=0.6, zorder=3, label="not assessed\n(sea cell)")
+            legend_beside(ax, fontsize=7)
     metres_per_unit = 1.0
     if f.geographic:
         mid = np.deg2rad((south + north) / 2)

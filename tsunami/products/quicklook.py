@@ -105,8 +105,8 @@ def _depth_figure(elevation: np.ndarray, layers: dict[str, Layer], title: str,
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)
-    add_scale_bar(ax, outside=True)
-    add_north_arrow(ax, outside=True)
+    add_scale_bar(ax)
+    add_north_arrow(ax)
     ax.set_title(title, fontsize=10)
     return fig
 
