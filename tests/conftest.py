@@ -1,6 +1,8 @@
 """Fixtures shared by several test files, and the kernels compiled on a spare core."""
 
 import os
+import threading
+import warnings
 
 import pytest
 
@@ -32,3 +34,23 @@ def twin(tmp_path_factory):
     from test_realtime_source import make_twin
 
     return make_twin(tmp_path_factory)
+
+
+@pytest.fixture
+def client_warnings(monkeypatch):
+    """(category, text) of each warning raised during the test on its own thread, a Dask
+    client's. Workers of an in-process cluster are threads: what they raise is left out,
+    as on a real cluster (processes or machines) it reaches only their logs. The calls to
+    warnings.warn are counted, not what is shown: rasterio's reprojection on a worker
+    thread ignores every warning of the process while it runs (catch_warnings and
+    simplefilter("ignore"), which are not per thread), and two of them interleaved
+    can leave "ignore" in place."""
+    client, shown, warn = threading.get_ident(), [], warnings.warn
+
+    def counted(message, category=UserWarning, stacklevel=1, **kwargs):
+        if threading.get_ident() == client:
+            shown.append((category, str(message)))
+        warn(message, category, stacklevel + 1, **kwargs)
+
+    monkeypatch.setattr(warnings, "warn", counted)
+    return shown

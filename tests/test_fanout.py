@@ -10,11 +10,8 @@ the same fields and gauges as the stages run directly, written as a two-way run'
 town's task's input warnings (a town at sea) reach the client and the run's summary.
 """
 
-import contextlib
 import dataclasses
 import json
-import threading
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -283,25 +280,9 @@ def test_two_towns_run_as_tasks_of_an_in_process_cluster(region, scenario, fanne
     assert xr.open_dataset(tmp_path / "fan" / "gauges.nc").sizes == two_way.gauges.sizes
 
 
-@contextlib.contextmanager
-def _warnings_on_this_thread():
-    """(category, text) of each warning raised on this thread, the client's. Workers are
-    threads of the in-process cluster here; on a real cluster, processes or machines,
-    what they raise reaches only their logs, so it is left out."""
-    client, shown = threading.get_ident(), []
-
-    def show(message, category, *args, **kwargs):
-        if threading.get_ident() == client:
-            shown.append((category, str(message)))
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always")
-        warnings.showwarning = show
-        yield shown
-
-
 def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, scenario,
-                                                                        tmp_path):
+                                                                        tmp_path,
+                                                                        client_warnings):
     """Northshore moved off the coast inside its grid (all of it 13 m deep or more): its
     task finds no land; the client warns, naming the town, the field and the task, once,
     and the result and run.json keep the warning."""
@@ -311,17 +292,15 @@ def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, 
         region.towns[0], dataclasses.replace(region.towns[1], extent=(139.88, 139.92, 42.1,
                                                                       42.18))])
     short = dataclasses.replace(scenario, duration=30.0)
-    # Catching before the cluster starts: a worker thread's own catch_warnings, if it
-    # spanned the start of ours, would put back the showwarning it found on leaving.
-    with _warnings_on_this_thread() as shown, LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=False,
-            dashboard_address=":0") as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         result, report = run_fanout(at_sea, short, client)
     expected = (f"{TWO_TOWNS}, field 'town[1].extent': town 'Northshore' [139.88, 139.92, "
                 "42.1, 42.18] has no land cell on any grid: it lies entirely at sea, so its "
                 "maps can show no flooding. Check its extent (fan-out: town 'Northshore''s "
                 "task)")
-    assert [text for category, text in shown if category is InputWarning] == [expected]
+    assert [text for category, text in client_warnings
+            if category is InputWarning] == [expected]
     assert result.input_warnings == [expected]
     assert [str(f) for f in report.towns["Northshore"].findings] == [expected[:expected.index(
         " (fan-out")]]

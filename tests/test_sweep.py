@@ -1,5 +1,5 @@
 """Scenario sweeps: scenario sets, stochastic slip, Dask runs into Zarr, resumption,
-failures, probabilistic maps and their products (tsunami.sweep)."""
+failures, input warnings, probabilistic maps and their products (tsunami.sweep)."""
 
 import json
 import math
@@ -16,7 +16,7 @@ from distributed import Client
 from rio_cogeo.cogeo import cog_validate
 
 from tsunami import cli
-from tsunami.errors import BlowUpError, InputError
+from tsunami.errors import BlowUpError, InputError, InputWarning
 from tsunami.region import Region
 from tsunami.source.scaling import fault_from_alert
 from tsunami.sweep import (
@@ -299,6 +299,54 @@ def test_a_failing_scenario_is_recorded_and_the_sweep_goes_on(small, client, tmp
     assert [o.name for o in again.done] == [doomed.name] and again.already_done == 2
     with SweepStore.open(tmp_path / "sweep.zarr", region, sweep.name) as store:
         assert store.failed() == {} and len(store.done()) == 3
+
+
+def test_input_warnings_reach_the_client_once_and_the_store_log_and_summary_each_time(
+        tmp_path, client_warnings):
+    """A second town far offshore, all sea: each scenario's run finds it on its worker.
+    The client raises the warning once, naming the first scenario that had it; the
+    outcomes, the store's runs/, the log and the summary keep it for both scenarios."""
+    region_path = tmp_path / "region.toml"
+    region_path.write_text(REGION.read_text().replace(
+        '"synthetic_bay.tif"', f'"{REGION.parent / "synthetic_bay.tif"}"')
+        + '\n[[town]]\nname = "Offshore"\nextent = [139.0, 139.2, 42.0, 42.2]\n')
+    sweep_path = tmp_path / "sweep.toml"
+    sweep_path.write_text(BAY.read_text().replace('"../grids/synthetic_bay/region.toml"',
+                                                  f'"{region_path}"'))
+    sweep = Sweep.load(sweep_path, duration=300.0).subset([0, 1])
+    with Client(processes=False, dashboard_address=":0") as client:
+        report = run_sweep(sweep, tmp_path / "out", client, progress=False)
+    text = (f"{region_path.resolve()}, field 'town[1].extent': town 'Offshore' [139.0, "
+            "139.2, 42.0, 42.2] has no land cell on any grid: it lies entirely at sea, so "
+            "its maps can show no flooding. Check its extent")
+    assert list(report.input_warnings) == [text]
+    first = report.input_warnings[text][0]  # the two may finish in either order
+    ids = {s.name: s.id for s in sweep.scenarios}
+    assert [t for category, t in client_warnings if category is InputWarning] == [
+        f"{text} (sweep: scenario {first!r}, {ids[first]}, the first with it)"]
+    assert sorted(report.input_warnings[text]) == sorted(ids)
+    assert [o.input_warnings for o in report.done] == [[text], [text]]
+    with SweepStore.open(tmp_path / "out" / "sweep.zarr", Region.load(region_path),
+                         sweep.name) as store:
+        assert list(store.runs().input_warnings.values) == [text, text]
+    assert (tmp_path / "out" / "sweep.log").read_text().count(f"input warning: {text}") == 2
+    summary = report.summary()
+    assert "input warnings: 1 different, in 2 of 2 scenarios" in summary
+    assert f"    2 scenarios: {text}" in summary
+
+
+def test_a_store_from_before_input_warnings_were_kept_is_resumed(small, swept, tmp_path):
+    """Its runs/ lacks the column: opening adds it, empty for the attempts it holds."""
+    sweep, region = small
+    copy = tmp_path / "sweep.zarr"
+    shutil.copytree(swept / "sweep.zarr", copy)
+    del zarr.open_group(copy, mode="r+")["runs"]["input_warnings"]
+    scenario = sweep.scenarios[0]
+    with SweepStore.open(copy, region, sweep.name) as store:
+        assert list(store.runs().input_warnings.values) == [""] * 6
+        store.add(sweep_worker.Outcome(scenario.id, scenario.name, "failed", error="lost",
+                                       input_warnings=["one", "two"]), scenario)
+        assert list(store.runs().input_warnings.values) == [""] * 6 + ["one\ntwo"]
 
 
 def test_an_append_cut_short_is_rolled_back_and_the_store_is_locked(small, swept, tmp_path):

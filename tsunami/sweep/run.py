@@ -6,6 +6,10 @@ to the Zarr store (:class:`~tsunami.sweep.store.SweepStore`), writes a line to t
 and moves the progress bar. A failed scenario is recorded (store and log) and the sweep
 goes on; an interruption (Ctrl-C, a killed client) cancels the tasks still pending and
 leaves the store with every scenario finished so far, so the next run does only the rest.
+A scenario's input warnings (a town at sea, DEM holes filled: found on its worker) go to
+the store and the log with it; the client raises each different one once, as an
+:class:`~tsunami.errors.InputWarning` naming the first scenario that had it, and the
+report counts them.
 
 Workers: a :class:`~distributed.LocalCluster` of ``workers`` processes with one Dask
 thread each (a scenario is one task) and ``NUMBA_NUM_THREADS`` set so that workers times
@@ -20,13 +24,14 @@ import os
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
-from tsunami.errors import InputError
+from tsunami.errors import InputError, InputWarning
 from tsunami.region import Region
 from tsunami.scenario import FaultSource
 from tsunami.sweep.config import Sweep
@@ -48,6 +53,8 @@ class SweepReport:
     done: list[Outcome] = field(default_factory=list)  # finished now (fields dropped)
     failed: list[Outcome] = field(default_factory=list)
     wall_s: float = 0.0
+    #: Each different input warning -> the names of the scenarios run now that had it.
+    input_warnings: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ran(self) -> int:
@@ -73,6 +80,13 @@ class SweepReport:
         for o in self.failed:
             lines.append(f"  failed: {o.name} ({o.scenario_id}): "
                          f"{o.error.strip().splitlines()[-1] if o.error else 'unknown'}")
+        if self.input_warnings:
+            warned = sum(bool(o.input_warnings) for o in self.done + self.failed)
+            lines.append(f"  input warnings: {len(self.input_warnings)} different, in {warned} "
+                         f"of {self.ran} scenarios (each scenario's in the store's runs/ and "
+                         "the log):")
+            lines += [f"    {len(names)} scenario{'s' * (len(names) > 1)}: {text}"
+                      for text, names in self.input_warnings.items()]
         lines.append(f"store: {self.store}\nlog: {self.log}")
         return "\n".join(lines)
 
@@ -155,7 +169,9 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, client, *, region: Region | Non
                 _log(log, f"{outcome.state} {scenario.name} ({scenario.id}) on "
                           f"{outcome.worker}: {outcome.wall_s:.1f} s wall, "
                           f"{outcome.cpu_s:.1f} s CPU, {outcome.peak_memory_mb:.0f} MB"
+                          + "".join(f"\n  input warning: {w}" for w in outcome.input_warnings)
                           + (f"\n{outcome.error}" if outcome.error else ""))
+                _warn(report, outcome)
                 bar.set_postfix(failed=len(report.failed), refresh=False)
                 bar.update()
                 if on_outcome is not None:
@@ -171,6 +187,18 @@ def run_sweep(sweep: Sweep, out_dir: str | Path, client, *, region: Region | Non
         _log(log, f"finished: {len(report.done)} done, {len(report.failed)} failed in "
                   f"{report.wall_s:.1f} s")
         return report
+
+
+def _warn(report: SweepReport, outcome: Outcome) -> None:
+    """Raise the outcome's input warnings not yet raised in this sweep, naming it: a
+    region's warning (a town at sea) is the same in every scenario, and thousands of
+    copies would hide the others."""
+    for text in outcome.input_warnings:
+        names = report.input_warnings.setdefault(text, [])
+        if not names:
+            warnings.warn(f"{text} (sweep: scenario {outcome.name!r}, {outcome.scenario_id}, "
+                          "the first with it)", InputWarning, stacklevel=3)
+        names.append(outcome.name)
 
 
 def _log(log, message: str) -> None:

@@ -8,7 +8,8 @@ Layout (Zarr v3, readable with ``xarray.open_zarr(path, group=..., consolidated=
                                  elevation, source_grid (y, x); coordinates: scenario
                                  (the id), name, weight and the scenario parameters
       runs/                      one row per attempt (dimension ``attempt``): scenario
-                                 id, name, state ("done"/"failed"), error, wall and CPU
+                                 id, name, state ("done"/"failed"), error, input
+                                 warnings (one a line, "" for none), wall and CPU
                                  seconds, peak memory, worker, finish time
 
 Only the client process writes, one scenario at a time. An append resizes and writes
@@ -37,7 +38,8 @@ from tsunami.region import Region
 from tsunami.sweep.scenarios import COORDINATE_UNITS, COORDINATES, SweepScenario
 from tsunami.sweep.worker import FIELDS, Outcome
 
-RUN_TEXT = ("scenario", "name", "state", "error", "worker", "finished_at")
+RUN_TEXT = ("scenario", "name", "state", "error", "input_warnings", "worker",
+            "finished_at")
 RUN_NUMBERS = ("wall_s", "cpu_s", "setup_s", "simulation_s", "peak_memory_mb",
                "numba_threads")
 RUN_UNITS = {"wall_s": "s", "cpu_s": "s", "setup_s": "s", "simulation_s": "s",
@@ -198,7 +200,8 @@ class SweepStore:
 
     def _add_run(self, outcome: Outcome) -> None:
         row = {"scenario": outcome.scenario_id, "name": outcome.name, "state": outcome.state,
-               "error": outcome.error, "worker": outcome.worker,
+               "error": outcome.error, "input_warnings": "\n".join(outcome.input_warnings),
+               "worker": outcome.worker,
                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         row.update({k: float(getattr(outcome, k)) for k in RUN_NUMBERS})
         if "runs" not in self.root:
@@ -239,6 +242,7 @@ class SweepStore:
             rows = _committed(self.root["runs"])
             if rows:
                 _truncate(self.root["runs"], rows)
+                _add_missing_text(self.root["runs"], rows)
             else:
                 del self.root["runs"]
 
@@ -252,6 +256,16 @@ def _committed(group: zarr.Group) -> int:
                a.metadata.dimension_names[0] == group["scenario"].metadata.dimension_names[0]}
     empty = np.flatnonzero(ids == "")
     return min([*lengths, int(empty[0]) if empty.size else ids.size])
+
+
+def _add_missing_text(runs: zarr.Group, rows: int) -> None:
+    """Give a store made by an older version the text columns it lacks (``""`` for its
+    attempts), so that a sweep started then can be finished now."""
+    like = runs["error"]
+    for name in RUN_TEXT:
+        if name not in runs:
+            runs.create_array(name, shape=(rows,), dtype=like.dtype, chunks=like.chunks,
+                              dimension_names=like.metadata.dimension_names, fill_value="")
 
 
 def _truncate(group: zarr.Group, rows: int) -> None:

@@ -6,7 +6,8 @@ surface, flow speed and arrival time on the town's finest-available lattice, plu
 static ground elevation. Everything else (the model, the per-grid fields) is dropped
 before the result leaves the worker, so a worker's memory is that of one run and the
 result is a few MB. Errors are caught and returned with their traceback: a failing
-scenario never stops a sweep.
+scenario never stops a sweep. The input checks' warnings (a town at sea, DEM holes
+filled) are returned too: raised here they would reach only the worker's log.
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ class Outcome:
     """What one scenario produced: ``towns`` (town name -> Dataset of :data:`FIELDS` and
     :data:`STATIC`) when ``state`` is "done", the ``error`` (with traceback) when
     "failed"; wall and CPU seconds, the worker's peak memory (MB, resident set high-water
-    mark of its process), the Numba threads it used and where it ran."""
+    mark of its process), the Numba threads it used and where it ran; ``input_warnings``:
+    the run's input warnings (:attr:`~tsunami.runner.RunResult.input_warnings`), for the
+    client to show and store."""
 
     scenario_id: str
     name: str
@@ -56,6 +59,7 @@ class Outcome:
     peak_memory_mb: float = float("nan")
     numba_threads: int = 0
     worker: str = ""
+    input_warnings: list[str] = field(default_factory=list)
 
 
 def region(path: str | Path) -> Region:
@@ -87,6 +91,7 @@ def simulate(region_path: str, scenario: Scenario, scenario_id: str,
         outcome.towns = {name: reduce_town(ds) for name, ds in result.towns.items()}
         outcome.setup_s = result.timings["setup_s"]
         outcome.simulation_s = result.timings["simulation_s"]
+        outcome.input_warnings = result.input_warnings
         outcome.state = "done"
         del result
     except Exception:  # recorded in the store and the log, and the sweep goes on
