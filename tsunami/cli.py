@@ -349,6 +349,10 @@ def _run(args) -> int:
             result, report = run_fanout(region, scenario, client)
         print(report.summary())
     else:
+        from tsunami.warmup import compile_missing, run_passes
+
+        compile_missing(run_passes(region, scenario),
+                        log=lambda line: print(line, file=sys.stderr, flush=True))
         result = run(region, scenario, progress=not args.no_progress)
     written = write_outputs(result, args.out)
     print(f"{scenario.name} on {region.name}: {scenario.duration:.0f} s simulated in "
