@@ -97,3 +97,18 @@ def test_missing_passes_compile_here_and_beside_the_run_at_once(monkeypatch):
     monkeypatch.setattr(warmup, "is_cached", lambda dtype, scheme: True)
     here.clear(), lines.clear()
     assert warmup.compile_missing(passes, log=lines.append) == {} and not here and not lines
+
+
+def test_a_failed_compile_ahead_is_said_and_leaves_the_run_to_compile(monkeypatch):
+    def broken(dtypes, schemes, damage):
+        raise RuntimeError("no compiler")
+
+    helpers, lines = [], []
+    monkeypatch.setattr(warmup, "compile_kernels", broken)
+    monkeypatch.setattr(warmup, "compile_in_background",
+                        lambda *passes, damage: helpers.append(_Helper(passes)) or helpers[-1])
+    monkeypatch.setattr(warmup, "is_cached", lambda dtype, scheme: False)
+    seconds = warmup.compile_missing([("float32", "leapfrog"), ("float32", "fv2")],
+                                     log=lines.append)
+    assert "compiling ahead failed (RuntimeError: no compiler)" in lines[1]
+    assert helpers[0].waited and list(seconds) == ["all"]

@@ -151,8 +151,14 @@ def compile_missing(passes: Iterable[tuple[str, str]],
             " load them in a second; `tsunami compile` does it ahead)")
     start = time.perf_counter()
     helper = compile_in_background(*missing[1:], damage=False) if missing[1:] else None
+    seconds: dict[str, float] = {}
     try:
         seconds = compile_kernels([missing[0][0]], [missing[0][1]], damage=False)
+    except Exception as exc:  # not the run's failure: it compiles what it needs as it steps
+        if log:
+            log(f"compiling ahead failed ({type(exc).__name__}: {exc}); the run compiles as "
+                "it steps")
+    try:
         if helper is not None:
             helper.wait(timeout=1800)
     except subprocess.TimeoutExpired:
