@@ -76,3 +76,22 @@ def test_towns_merge_the_finest_grids(tmp_path):
     summary = result.town_summary()["Aonae"]
     assert np.isnan(summary["first_arrival_min"])  # no wave reaches Aonae in 30 s
     assert summary["flooded_area_km2"] == 0.0
+
+
+def test_the_valley_head_level_nests_in_monai_10m_around_the_surveyed_31_7_m():
+    """`tsunami validate okushiri_monai_3m`'s extra level: a third of Monai_10m's spacing,
+    at least two of its cells inside it on every side, around the survey's highest point
+    (its geometry only; the run is in make validate)."""
+    from tsunami.validation.okushiri import survey_points, with_valley_head_level
+
+    region = with_valley_head_level(Region.load(REGION))
+    head, monai = region.grid("Monai_valley_head"), region.grid("Monai_10m")
+    assert np.isclose(3 * head.dx, monai.dx) and np.isclose(3 * head.dy, monai.dy)
+    assert 2 < head.min_spacing() < 3.5
+    (hw, hs, he, hn), (mw, ms, me, mn) = head.bounds, monai.bounds
+    assert hw >= mw + 2 * monai.dx and he <= me - 2 * monai.dx
+    assert hs >= ms + 2 * monai.dy and hn <= mn - 2 * monai.dy
+    points = survey_points()
+    lon, lat = points[np.argmax(points[:, 2]), :2]
+    assert head.contains(lon, lat) and points[:, 2].max() == 31.7
+    assert region.spec("Monai_valley_head").scheme == "fv2"

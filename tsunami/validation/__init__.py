@@ -105,6 +105,9 @@ def registry() -> dict[str, Case]:
              "inundation convergence on a synthetic coast, 20-2.5 m, fv2 and leapfrog"),
         Case("okushiri_field", okushiri.field_comparison, False,
              "Okushiri 1993 demo (60 min, nested to 10 m) against the surveyed runup"),
+        Case("okushiri_monai_3m", okushiri.valley_head, False,
+             "Okushiri 1993, first 15 min, with a 3 m fv2 level over the Monai valley head: "
+             "its maximum runup against the 31.7 m surveyed"),
         Case("okushiri_alert", okushiri.alert_forecast, False,
              "Okushiri 1993 from the alert alone: the watch service's forecast 1 (alert "
              "ensemble envelope) against the surveyed runup, K <= 1.25"),
