@@ -496,6 +496,18 @@ def test_a_town_at_sea_warns(tmp_path, capsys):
              if "entirely at sea" in line]
     summary = json.loads((tmp_path / "out" / "run.json").read_text())
     assert summary["input_warnings"] == shown
+    # and the products, read without the run's log, carry it
+    item = json.loads((tmp_path / "out" / "outbox" / "bay_bump" / "latest" / "item.json")
+                      .read_text())
+    # (the file by name: published files carry no local paths of this machine)
+    published = [w.replace(str(tmp_path / "case") + "/", "") for w in shown]
+    assert published[0].startswith("region.toml, field 'town[0].extent': town 'Bayside'")
+    assert item["properties"]["tsunami:input_warnings"] == published
+    assert "INPUT WARNINGS: 1 input warning" in item["properties"]["description"]
+    assert str(tmp_path) not in json.dumps(item)
+    assert cli.main(["export", str(tmp_path / "out"), "--outbox", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "bay_bump" / "latest" / "item.json").read_text())
+    assert again["properties"]["tsunami:input_warnings"] == published
 
 
 def test_local_frames(tmp_path, capsys):

@@ -382,7 +382,8 @@ def _run(args) -> int:
         timings_s=result.timings, forecast_number=args.forecast,
         crs=_output_crs(args, None), resolution=args.resolution,
         copies=[p for p in written if p.suffix in (".nc", ".csv") and
-                (p.name.startswith("town_") or p.name.startswith("gauges"))])
+                (p.name.startswith("town_") or p.name.startswith("gauges"))],
+        input_warnings=result.input_warnings)
     _print_publication(folder)
     return 0
 
@@ -440,7 +441,8 @@ def _export(args) -> int:
         timings_s=summary.get("timings_s", {}), forecast_number=args.forecast,
         crs=_output_crs(args, None), resolution=args.resolution,
         copies=[args.run_dir / f["name"] for f in summary["files"]
-                if f["name"].startswith(("town_", "gauges"))])
+                if f["name"].startswith(("town_", "gauges"))],
+        input_warnings=summary.get("input_warnings", []))
     _print_publication(folder)
     return 0
 

@@ -64,10 +64,23 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                      forecast_number: int | None = None, crs: CRS | None = None,
                      resolution: float | None = None, copies: list[Path] = (),
                      description: str = "", properties: dict | None = None,
-                     headline: str = "") -> Path:
+                     headline: str = "", input_warnings: list[str] = ()) -> Path:
     """Publish the layers, extents, maps, damage estimates and STAC item of a forecast
     (times on the maps in the region's time zone too); ``description`` and
-    ``properties`` go into the STAC item, ``headline`` onto the quick-look maps."""
+    ``properties`` go into the STAC item, ``headline`` onto the quick-look maps.
+
+    ``input_warnings``: the run's input warnings (``RunResult.input_warnings``, run.json's
+    ``input_warnings``; a town at sea shows no flooding). They travel with the products,
+    which a GIS team or an HQ reads without the run's log: listed in the item
+    (``tsunami:input_warnings``), counted in its description and on the quick-look maps."""
+    if input_warnings:
+        count = f"{len(input_warnings)} input warning{'s' if len(input_warnings) > 1 else ''}"
+        properties = {**(properties or {}),
+                      "tsunami:input_warnings": [_published(w) for w in input_warnings]}
+        description = (f"{description or f'{scenario} on {region.name}'}. INPUT WARNINGS: "
+                       f"{count}, listed in tsunami:input_warnings; check them before "
+                       "relying on these maps")
+        headline = "; ".join(filter(None, [headline, f"{count.upper()}: see the STAC item"]))
     crs = crs or region.output_crs
     if region.timezone:
         towns = {name: ds.assign_attrs(timezone=region.timezone) for name, ds in towns.items()}
@@ -78,3 +91,10 @@ def publish_forecast(region: Region, towns: dict[str, xr.Dataset], outbox: str |
                        timings_s=timings_s, forecast_number=forecast_number, crs=crs,
                        resolution=resolution, copies=copies, writers=writers,
                        description=description, properties=properties, headline=headline)
+
+
+def _published(warning: str) -> str:
+    """An input warning as published: its file by name, without this machine's folders
+    (published files name their inputs but carry no local paths)."""
+    source, sep, rest = warning.partition(", field '")
+    return f"{Path(source).name}{sep}{rest}" if sep and Path(source).is_absolute() else warning
