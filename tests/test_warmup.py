@@ -84,8 +84,8 @@ def test_missing_passes_compile_here_and_beside_the_run_at_once(monkeypatch):
     """The first missing pass compiles in this process, the rest in one background
     process at the same time, and the run waits for both; nothing where all are cached."""
     here, helpers, lines = [], [], []
-    monkeypatch.setattr(warmup, "compile_kernels",
-                        lambda dtypes, schemes, damage: here.append((*dtypes, *schemes)) or {})
+    monkeypatch.setattr(warmup, "compile_kernels", lambda dtypes, schemes, damage, log=None:
+                        here.append((*dtypes, *schemes)) or {})
     monkeypatch.setattr(warmup, "compile_in_background",
                         lambda *passes, damage: helpers.append(_Helper(passes)) or helpers[-1])
     passes = [("float32", "leapfrog"), ("float32", "fv2"), ("float64", "fv2")]
@@ -100,7 +100,7 @@ def test_missing_passes_compile_here_and_beside_the_run_at_once(monkeypatch):
 
 
 def test_a_failed_compile_ahead_is_said_and_leaves_the_run_to_compile(monkeypatch):
-    def broken(dtypes, schemes, damage):
+    def broken(dtypes, schemes, damage, log=None):
         raise RuntimeError("no compiler")
 
     helpers, lines = [], []

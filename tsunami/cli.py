@@ -454,33 +454,19 @@ def _sweep(args) -> int:
 
 
 def _compile(args) -> int:
-    from tsunami.warmup import compile_in_background, compile_kernels
+    from tsunami.warmup import compile_side_by_side
 
     def log(line: str) -> None:
         print(f"compiled {line}", file=sys.stderr, flush=True)
 
-    # Every other pass in a second process: on two cores the passes take about half as
-    # long as one after the other (each compiles on one core).
     passes = [(d, s) for d in args.dtype or DTYPES for s in args.scheme or SCHEMES]
-    start = time.perf_counter()
-    helper = compile_in_background(*passes[1::2], damage=False) if passes[1::2] else None
-    if helper is not None:
+    if passes[1::2]:
         print("compiling " + ", ".join(f"{s} {d}" for d, s in passes[1::2])
               + " in a second process", file=sys.stderr, flush=True)
-    try:
-        for dtype, scheme in passes[0::2]:
-            compile_kernels([dtype], [scheme], damage=False, log=log)
-        if not args.no_damage:
-            compile_kernels([], damage=True, log=log)
-        if helper is not None and helper.wait() != 0:
-            raise RuntimeError("the second compiling process failed (exit status "
-                               f"{helper.returncode}); run tsunami compile again")
-    finally:
-        if helper is not None and helper.poll() is None:
-            helper.terminate()
-    if helper is not None:
+    seconds = compile_side_by_side(passes, damage=not args.no_damage, log=log)
+    if passes[1::2]:
         log(", ".join(f"{s} {d}" for d, s in passes[1::2]) + " (second process)")
-    print(f"kernels compiled or loaded from the cache in {time.perf_counter() - start:.1f} s")
+    print(f"kernels compiled or loaded from the cache in {seconds['all']:.1f} s")
     return 0
 
 

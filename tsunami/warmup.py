@@ -136,12 +136,41 @@ def run_passes(region, scenario) -> list[tuple[str, str]]:
     return passes
 
 
+def compile_side_by_side(passes: list[tuple[str, str]], *, damage: bool = False,
+                         log: Callable[[str], None] | None = None) -> dict[str, float]:
+    """Compile ``passes`` on two cores: every other one here (then, with ``damage``, the
+    damage kernel), the others meanwhile in a background process (each pass compiles on
+    one core, so the wait is about half their sum); waits for both. Returns the seconds
+    of the passes compiled here and ``"all"``, the wall time until all were ready; raises
+    when either side failed (after the other has finished)."""
+    start = time.perf_counter()
+    helper = compile_in_background(*passes[1::2], damage=False) if passes[1::2] else None
+    seconds: dict[str, float] = {}
+    try:
+        try:
+            for dtype, scheme in passes[0::2]:
+                seconds |= compile_kernels([dtype], [scheme], damage=False, log=log)
+            if damage:
+                seconds |= compile_kernels([], damage=True, log=log)
+        finally:
+            if helper is not None:
+                helper.wait()
+        if helper is not None and helper.poll() != 0:
+            raise RuntimeError(f"the second compiling process failed (exit status "
+                               f"{helper.poll()})")
+    finally:  # (interrupted)
+        if helper is not None and helper.poll() is None:
+            helper.terminate()
+    seconds["all"] = time.perf_counter() - start
+    return seconds
+
+
 def compile_missing(passes: Iterable[tuple[str, str]],
                     log: Callable[[str], None] | None = None) -> dict[str, float]:
-    """Compile the passes the cache lacks before a run steps: the first here, the others
-    meanwhile in a background process (on two cores the wait is the longest pass's, not
-    their sum); nothing where all are cached. Returns the seconds each pass took here and
-    ``"all"``, the wall time until every pass was ready."""
+    """Compile the passes the cache lacks before a run steps, side by side
+    (:func:`compile_side_by_side`); nothing where all are cached. A failure is said and
+    left to the run, which compiles what it needs as it steps. Returns the seconds each
+    pass took here and ``"all"``, the wall time until every pass was ready."""
     missing = [p for p in passes if not is_cached(*p)]
     if not missing:
         return {}
@@ -150,23 +179,14 @@ def compile_missing(passes: Iterable[tuple[str, str]],
             + " (once after installation, about a minute per pass on one core; later runs"
             " load them in a second; `tsunami compile` does it ahead)")
     start = time.perf_counter()
-    helper = compile_in_background(*missing[1:], damage=False) if missing[1:] else None
-    seconds: dict[str, float] = {}
     try:
-        seconds = compile_kernels([missing[0][0]], [missing[0][1]], damage=False)
+        seconds = compile_side_by_side(missing)
     except Exception as exc:  # not the run's failure: it compiles what it needs as it steps
+        seconds = {"all": time.perf_counter() - start}
         if log:
             log(f"compiling ahead failed ({type(exc).__name__}: {exc}); the run compiles as "
                 "it steps")
-    try:
-        if helper is not None:
-            helper.wait(timeout=1800)
-    except subprocess.TimeoutExpired:
-        pass  # the run compiles what is still missing as it steps
-    finally:
-        if helper is not None and helper.poll() is None:
-            helper.terminate()
-    seconds["all"] = time.perf_counter() - start
+        return seconds
     if log:
         log(f"kernels compiled in {seconds['all']:.0f} s")
     return seconds

@@ -20,6 +20,7 @@ the first wave, 4-6 minutes after the origin).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import time
 from pathlib import Path
 
@@ -229,8 +230,6 @@ def _highest_runup(fields) -> float:
 def with_valley_head_level(region):
     """The demo region with a finer fv2 level nested in Monai_10m over the valley head
     (:data:`VALLEY_HEAD`, ratio 3)."""
-    import dataclasses
-
     monai = region.spec("Monai_10m")
     level = dataclasses.replace(monai, name="Monai_valley_head", extent=VALLEY_HEAD,
                                 spacing=None, parent="Monai_10m", ratio=3, scheme="fv2",
@@ -240,8 +239,6 @@ def with_valley_head_level(region):
 
 def valley_head(outdir: Path | None = None) -> CaseResult:
     """The Monai valley's maximum runup with a finer level over its head (module doc)."""
-    import dataclasses
-
     from tsunami.demo import DEMO_REGION, DEMO_SCENARIO
     from tsunami.region import Region
     from tsunami.runner import run
@@ -252,15 +249,15 @@ def valley_head(outdir: Path | None = None) -> CaseResult:
     scenario = dataclasses.replace(Scenario.load(DEMO_SCENARIO), duration=VALLEY_HEAD_S)
     result = run(region, scenario)
     case = "okushiri_monai_3m"
-    grid = region.grid("Monai_valley_head")
-    spacing = f"{grid.min_spacing():.1f} m"
-    metrics = [Metric(case, f"Monai valley max runup, fv2 level of {spacing} over its head",
-                      _highest_runup(result.fields["Monai_valley_head"]), MONAI_PEAK,
-                      _highest_runup(result.fields["Monai_valley_head"]) / MONAI_PEAK - 1,
-                      None, "relative", "m")]
-    ten = _highest_runup(result.fields["Monai_10m"])
-    metrics.append(Metric(case, "the same run's 10 m grid (cells it alone covers)", ten,
-                          MONAI_PEAK, ten / MONAI_PEAK - 1, None, "relative", "m"))
+    spacing = region.grid("Monai_valley_head").min_spacing()
+    names = {"Monai_valley_head": f"Monai valley max runup, fv2 level of {spacing:.1f} m "
+                                  "over its head",
+             "Monai_10m": "the same run's 10 m grid (cells it alone covers)"}
+    metrics = []
+    for grid, label in names.items():
+        peak = _highest_runup(result.fields[grid])
+        metrics.append(Metric(case, label, peak, MONAI_PEAK, peak / MONAI_PEAK - 1, None,
+                              "relative", "m"))
     res = CaseResult(case, metrics)
     res.wall_time = time.perf_counter() - start
     return res
