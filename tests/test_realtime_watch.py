@@ -3,6 +3,7 @@ an alert and corrupted synthetic gauge records in, published forecasts out; a ki
 middle of a forecast and a restart; bad configurations; a feed that sends garbage."""
 
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -16,7 +17,7 @@ import pytest
 
 from tsunami.cli import main
 from tsunami.diagnostics import aida
-from tsunami.errors import InputError
+from tsunami.errors import InputError, InputWarning
 from tsunami.realtime.alerts import read_alert
 from tsunami.realtime.qc import normal_gravity
 from tsunami.realtime.records import NS_PER_S, Record
@@ -418,9 +419,48 @@ def test_forecast_1_over_a_window_then_the_full_duration(setup, tmp_path):
     assert one["tsunami:simulated_s"] == 600.0 and "SIMULATED WINDOW" in one["description"]
     assert two["tsunami:simulated_s"] == 2400.0 and "EXTENSION" in two["description"]
     assert two["tsunami:source_type"] == one["tsunami:source_type"]
+    # The twin's region is sound: nothing to warn about (a town at sea: the test below).
+    for props, d in zip((one, two), details, strict=True):
+        assert "tsunami:input_warnings" not in props and d["input_warnings"] == []
+        assert "INPUT WARNINGS" not in props["description"] + d["description"]
     # The same members run longer: every maximum at least the window's.
     low, high = one["tsunami:coastal_maxima_m"], two["tsunami:coastal_maxima_m"]
     assert low and all(high[p] >= v for p, v in low.items()), (low, high)
+
+
+def test_a_forecast_carries_its_runs_input_warnings(setup, tmp_path, caplog):
+    """A town of the region placed at sea (Esashi's longitude mistyped, 139 for 140):
+    each of the two runs of the alert ensemble finds that its maps can show no flooding.
+    The forecast publishes that once, as `tsunami run` does: in the STAC item (its file
+    by name), counted in the description; the service's log and state record it too
+    (before, the HQ got an all-sea map with nothing said)."""
+    config, origin = _windowed(setup, tmp_path, 60.0)
+    region = tmp_path / "region.toml"
+    region.write_text(region.read_text() + '[[town]]\nname = "Esashi"\n'
+                      "extent = [139.05, 139.15, 41.82, 41.90]\n")  # 2.1-2.7 km deep
+    path = tmp_path / "watch.toml"
+    path.write_text(path.read_text().replace("full_runs = 1", "full_runs = 2"))
+    config = WatchConfig.load(path)
+    with caplog.at_level(logging.WARNING, "tsunami.watch"), \
+            WatchService(config, clock=ReplayClock()) as service:
+        event = service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        with pytest.warns(InputWarning, match="town 'Esashi'"):
+            assert service.step()
+        (done,) = service.state.forecasts(event.event_id, "published")
+    props = _items(config.outbox)[1]["properties"]
+    assert len(props["tsunami:ensemble_decisive"]) == 2  # two runs, each warned: once here
+    (published,) = props["tsunami:input_warnings"]
+    assert published.startswith("region.toml, field 'town[1].extent': town 'Esashi'")
+    assert "entirely at sea" in published and str(tmp_path) not in json.dumps(props)
+    assert "INPUT WARNINGS: 1 input warning, listed in" in props["description"]
+    (kept,) = done.detail["input_warnings"]  # the state: with this machine's path
+    assert kept == f"{region}{published.removeprefix('region.toml')}"
+    assert done.detail["description"] == props["description"]
+    line = json.loads((config.state / "forecasts.log").read_text().splitlines()[-1])
+    assert line["input_warnings"] == [kept]
+    logged = [r.getMessage() for r in caplog.records
+              if r.name == "tsunami.watch" and r.levelno == logging.WARNING]
+    assert len(logged) == 1 and "1 input warning(s)" in logged[0] and kept in logged[0]
 
 
 def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):

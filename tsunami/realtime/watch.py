@@ -845,6 +845,12 @@ class WatchService:
                 scenario = Scenario(name=name, path=cfg.path, duration=duration,
                                     source=source, origin_time=to_datetime(origin))
                 results.append(run(self.region, scenario, callbacks=[self._check_supersede]))
+        # Every run checks the same region (a town at sea, DEM holes): each warning once.
+        input_warnings = list(dict.fromkeys(w for r in results for w in r.input_warnings))
+        if input_warnings:
+            log.warning("forecast %d of %s: %d input warning(s), published with it: %s",
+                        number, event.event_id, len(input_warnings),
+                        "; ".join(input_warnings))
         fields = envelope([r.towns for r in results])
         maxima = _coastal_maxima(results, self.db)
         if f.kind == "inversion":
@@ -876,7 +882,7 @@ class WatchService:
             scenario=runs[0][0] if len(runs) == 1 else f"{event.event_id}_alert_envelope",
             origin_time=to_datetime(origin), source_type=source_type, timings_s=timings,
             forecast_number=number, copies=copies, description=description,
-            properties=props, headline=headline)
+            properties=props, headline=headline, input_warnings=input_warnings)
         wall = time.perf_counter() - start
         item = json.loads((folder / "item.json").read_text())
         published = received + wall
@@ -890,7 +896,8 @@ class WatchService:
                   "steps_by_kernel_threads": _sum_counts(r.steps_by_threads for r in results),
                   "simulated_s": duration,
                   "stage_end_after_origin_s": {**timeline, "publication": published},
-                  "description": description}
+                  "description": item["properties"]["description"],  # as published
+                  "input_warnings": input_warnings}
         self._log_forecast(event, number, f, detail)
         return folder, detail
 
