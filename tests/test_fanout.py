@@ -7,10 +7,12 @@ rupture (so the record/replay machinery and the towns' own set-up add nothing); 
 fan-out proper (towns one-way from the region) agrees with the two-way run within stated
 bounds, fields and gauges; and two towns run as tasks of an in-process Dask cluster give
 the same fields and gauges as the stages run directly, written as a two-way run's. A
-town's task's input warnings (a town at sea) reach the client and the run's summary.
+town's task's input warnings (a town at sea) reach the client and the run's summary; a
+task's warnings found before it failed reach the user before its error.
 """
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 
@@ -18,7 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from tsunami import Region, Scenario, Simulation
+from tsunami import Region, Scenario, Simulation, cli, cluster
 from tsunami.errors import InputError, InputWarning
 from tsunami.fanout import (
     BoundaryRecorder,
@@ -308,3 +310,37 @@ def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, 
     write_outputs(result, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "run.json").read_text())
     assert summary["input_warnings"] == [expected]
+
+
+def test_a_tasks_warning_found_before_it_failed_is_shown_before_the_error(tmp_path, capsys,
+                                                                          monkeypatch,
+                                                                          client_warnings):
+    """tsunami run --fan-out with the DEM read with vertical = "depth" and a small
+    earthquake over the (true) deep sea: the regional stage warns that land and sea look
+    swapped, then refuses the source, which reaches no water. The warning, which says
+    why, is shown once, naming the task, before the error, which names the file and the
+    field (exit 2)."""
+    region_path, scenario_path = tmp_path / "region.toml", tmp_path / "scenario.toml"
+    region_path.write_text(TWO_TOWNS.read_text().replace(
+        'path = "synthetic_bay.tif"',
+        f'path = "{TWO_TOWNS.parent / "synthetic_bay.tif"}"\nvertical = "depth"'))
+    scenario_path.write_text(QUAKE.read_text().replace("magnitude = 7.9", "magnitude = 6.5")
+                             .replace("longitude = 139.6", "longitude = 138.9"))
+    # The Dask workers as threads of this process: a cluster of processes takes seconds
+    # to start (Dask hands an exception back pickled either way).
+    monkeypatch.setattr(cluster, "dask_client", functools.partial(
+        cluster.dask_client, processes=False, dashboard_address=":0"))
+    code = cli.main(["run", str(region_path), str(scenario_path), "--fan-out", "--workers",
+                     "1", "--out", str(tmp_path / "out"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    warning = (f"{region_path.resolve()}, field 'dem[0].vertical': grid 'sea' is 83% land "
+               "and 65% of its open sides (west, east, south, north) is land: are land and "
+               "sea swapped? A DEM of elevations (positive up) read with vertical = "
+               "\"depth\", or the reverse, does this (fan-out: regional stage)")
+    assert [t for category, t in client_warnings if category is InputWarning] == [warning]
+    lines = [line for line in err.splitlines() if line.startswith(("warning:", "error:"))]
+    assert len(lines) == 2 and lines[0] == f"warning: {warning}", err
+    assert lines[1].startswith(f"error: {scenario_path.resolve()}, field 'source': the alert "
+                               "source"), err
+    assert "does not reach the water of grid 'sea'" in lines[1]

@@ -43,9 +43,10 @@ BAY = ROOT / "scenarios" / "synthetic_bay_sweep.toml"
 REGION = ROOT / "grids" / "synthetic_bay" / "region.toml"
 
 
-def write_sweep(tmp_path: Path, body: str, name: str = "s.toml") -> Path:
+def write_sweep(tmp_path: Path, body: str, name: str = "s.toml", region: Path = REGION
+                ) -> Path:
     path = tmp_path / name
-    path.write_text(f'[sweep]\nname = "t"\nregion = "{REGION}"\nduration = 600.0\n'
+    path.write_text(f'[sweep]\nname = "t"\nregion = "{region}"\nduration = 600.0\n'
                     + textwrap.dedent(body))
     return path
 
@@ -333,6 +334,42 @@ def test_input_warnings_reach_the_client_once_and_the_store_log_and_summary_each
     summary = report.summary()
     assert "input warnings: 1 different, in 2 of 2 scenarios" in summary
     assert f"    2 scenarios: {text}" in summary
+
+
+def test_a_failed_scenario_keeps_the_warnings_found_before_it_failed(tmp_path, client,
+                                                                    client_warnings):
+    """The DEM read with vertical = "depth" and a small earthquake over the (true) deep
+    sea: the set-up warns that land and sea look swapped, then refuses the source, which
+    reaches no water. The warning, which says why, is kept with the failure (outcome,
+    runs/, log, summary) and the client shows it."""
+    region_path = tmp_path / "region.toml"
+    region_path.write_text(REGION.read_text().replace(
+        'path = "synthetic_bay.tif"',
+        f'path = "{REGION.parent / "synthetic_bay.tif"}"\nvertical = "depth"'))
+    sweep_path = write_sweep(tmp_path, EARTHQUAKE.replace("7.6", "6.5")
+                             .replace("139.6", "138.9"), region=region_path)
+    sweep = Sweep.load(sweep_path)
+    report = run_sweep(sweep, tmp_path / "out", client, progress=False)
+    [failed] = report.failed
+    assert failed.error.strip().splitlines()[-1].startswith(
+        f"tsunami.errors.InputError: {sweep_path}, field 'source': the alert source")
+    assert "does not reach the water of grid 'sea'" in failed.error
+    text = (f"{region_path.resolve()}, field 'dem[0].vertical': grid 'sea' is 83% land and "
+            "65% of its open sides (west, east, south, north) is land: are land and sea "
+            "swapped? A DEM of elevations (positive up) read with vertical = \"depth\", or "
+            "the reverse, does this")
+    assert failed.input_warnings == [text]
+    assert [t for category, t in client_warnings if category is InputWarning] == [
+        f"{text} (sweep: scenario {failed.name!r}, {failed.scenario_id}, the first with it)"]
+    with SweepStore.open(tmp_path / "out" / "sweep.zarr", Region.load(region_path),
+                         sweep.name) as store:
+        runs = store.runs()
+        assert list(runs.state.values) == ["failed"]
+        assert list(runs.input_warnings.values) == [text]
+    log = (tmp_path / "out" / "sweep.log").read_text()
+    assert log.count(f"input warning: {text}") == 1
+    assert log.index(f"input warning: {text}") < log.index("Traceback")
+    assert "input warnings: 1 different, in 1 of 1 scenarios" in report.summary()
 
 
 def test_a_store_from_before_input_warnings_were_kept_is_resumed(small, swept, tmp_path):

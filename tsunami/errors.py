@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import errno
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +76,25 @@ def input_warning(finding: Finding, findings: list[Finding] | None, stacklevel: 
         warnings.warn(str(finding), InputWarning, stacklevel=stacklevel + 1)
     else:
         findings.append(finding)
+
+
+@contextmanager
+def findings_kept(findings: list[Finding]) -> Iterator[None]:
+    """Give an exception raised in the block the ``findings`` made so far, for
+    :func:`findings_of`: a warning found before a failure often explains it (land and sea
+    that look swapped, then a source that reaches no water), and a Dask task that raises
+    hands back nothing else. An attribute, as distributed sends an exception to the client
+    with its ``__dict__`` (also from worker processes)."""
+    try:
+        yield
+    except Exception as exc:
+        exc.input_findings = list(dict.fromkeys([*findings_of(exc), *findings]))
+        raise
+
+
+def findings_of(exc: BaseException) -> list[Finding]:
+    """The findings :func:`findings_kept` gave ``exc`` (none for another exception)."""
+    return list(getattr(exc, "input_findings", []))
 
 
 class BlowUpError(RuntimeError):

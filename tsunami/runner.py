@@ -21,7 +21,7 @@ from tsunami import __version__, checks
 from tsunami.boundaries import Boundaries, Open, Wall
 from tsunami.dem import resample
 from tsunami.diagnostics import runup
-from tsunami.errors import Finding, InputError, InputWarning
+from tsunami.errors import Finding, InputError, InputWarning, findings_kept
 from tsunami.fields import maxima_dataset, merge_finest, write_netcdf
 from tsunami.gauges import GaugeRecorder
 from tsunami.gauges import write_csv as gauge_csv
@@ -244,29 +244,31 @@ def run(region: Region, scenario: Scenario, progress: bool = False,
     extra, callbacks = list(callbacks), []  # a kinematic rupture first, so gauges see the
     # surface it raised
     findings: list[Finding] = []
-    try:
-        model = build_model(region, scenario, callbacks=callbacks, findings=findings)
-    finally:  # a warning may say why the input was refused (land and sea swapped)
-        for finding in findings:
-            warnings.warn(str(finding), InputWarning, stacklevel=2)
-    timings["setup_s"] = time.perf_counter() - start
-    recorder = None
-    if region.gauges:
-        recorder = GaugeRecorder(model, region.gauges, scenario.output.gauge_interval)
-        callbacks.append(recorder)
-    simulation = Simulation(model, scenario.duration, callbacks=callbacks + extra,
-                            progress=progress,
-                            description=f"{scenario.name} on {region.name}")
-    simulation.run()
-    timings["simulation_s"] = simulation.wall_time
-    attrs = _provenance(region, scenario)
-    fields = grid_fields(model.models, attrs, model.covered)
-    grids = {m.grid.name: m.grid for m in model.models}
-    towns = {t.name: merge_finest(fields, grids, t.name, t.extent) for t in region.towns}
-    gauges = recorder.to_dataset(attrs) if recorder is not None else None
-    steps = {m.grid.name: m.iteration for m in model.models}
-    return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model,
-                     dict(simulation.steps_by_threads), [str(f) for f in findings])
+    # A failure keeps the findings for a caller that shows them (a sweep's worker).
+    with findings_kept(findings):
+        try:
+            model = build_model(region, scenario, callbacks=callbacks, findings=findings)
+        finally:  # a warning may say why the input was refused (land and sea swapped)
+            for finding in findings:
+                warnings.warn(str(finding), InputWarning, stacklevel=2)
+        timings["setup_s"] = time.perf_counter() - start
+        recorder = None
+        if region.gauges:
+            recorder = GaugeRecorder(model, region.gauges, scenario.output.gauge_interval)
+            callbacks.append(recorder)
+        simulation = Simulation(model, scenario.duration, callbacks=callbacks + extra,
+                                progress=progress,
+                                description=f"{scenario.name} on {region.name}")
+        simulation.run()
+        timings["simulation_s"] = simulation.wall_time
+        attrs = _provenance(region, scenario)
+        fields = grid_fields(model.models, attrs, model.covered)
+        grids = {m.grid.name: m.grid for m in model.models}
+        towns = {t.name: merge_finest(fields, grids, t.name, t.extent) for t in region.towns}
+        gauges = recorder.to_dataset(attrs) if recorder is not None else None
+        steps = {m.grid.name: m.iteration for m in model.models}
+        return RunResult(region, scenario, fields, gauges, towns, timings, steps, recorder, model,
+                         dict(simulation.steps_by_threads), [str(f) for f in findings])
 
 
 def grid_fields(models, attrs: dict, covered) -> dict[str, xr.Dataset]:

@@ -22,7 +22,9 @@ The input checks' warnings (a town at sea, a DEM hole filled, land and sea that 
 swapped, a quiet hole in a source raster) are kept by each task as
 :class:`~tsunami.errors.Finding` s, which the client raises as
 :class:`~tsunami.errors.InputWarning` s naming the task and records in the result:
-raised in a worker, they would reach only its log.
+raised in a worker, they would reach only its log. A task that fails hands back those it
+had found with its exception (:func:`~tsunami.errors.findings_kept`), and the client
+raises them before the error, which they may explain.
 
 What differs from the two-way run: the towns do not feed back into the region, so the
 regional grids (and through them the other towns) do not see what a town's finer
@@ -42,7 +44,7 @@ import numpy as np
 import xarray as xr
 
 from tsunami import checks, gauges
-from tsunami.errors import Finding, InputError, InputWarning
+from tsunami.errors import Finding, InputError, InputWarning, findings_kept, findings_of
 from tsunami.fanout.forcing import BoundaryRecorder, BoundaryRecording, RecordedParent, Window
 from tsunami.fields import merge_finest
 from tsunami.gauges import Gauge, GaugeRecorder
@@ -169,6 +171,13 @@ class TownResult:
 def regional_stage(region: Region, scenario: Scenario,
                    roots: dict[str, str] | None = None) -> RegionalResult:
     """Build and run the regional grids, recording each town's forcing (module doc)."""
+    findings: list[Finding] = []
+    with findings_kept(findings):  # a failure hands them to the client too
+        return _regional_stage(region, scenario, roots, findings)
+
+
+def _regional_stage(region: Region, scenario: Scenario, roots: dict[str, str] | None,
+                    findings: list[Finding]) -> RegionalResult:
     start, cpu = time.perf_counter(), time.process_time()
     if len(region.grids) < 2:
         raise InputError(region.path, "grid", "fan-out needs nested town grids")
@@ -176,7 +185,6 @@ def regional_stage(region: Region, scenario: Scenario,
     subtrees = town_subtrees(region, roots)
     town_of = town_of_grids(region, subtrees)
     specs = {g.name: g for g in region.grids}
-    findings: list[Finding] = []
     models = build_grids(region, scenario, [n for n in specs if n not in town_of], findings)
     nest = NestedModel([(models[n], specs[n].parent, specs[n].ratio) for n in models])
     checks.check_water(region, scenario, nest.root, findings)
@@ -262,9 +270,14 @@ def town_stage(regional: RegionalResult | TownTask, town: str | None = None) -> 
     """Build one town's sub-tree and run it driven by its recorded forcing (two-way
     inside it)."""
     task = regional.tasks[town] if isinstance(regional, RegionalResult) else regional
+    findings: list[Finding] = []
+    with findings_kept(findings):  # a failure hands them to the client too
+        return _town_stage(task, findings)
+
+
+def _town_stage(task: TownTask, findings: list[Finding]) -> TownResult:
     wall, cpu = time.perf_counter(), time.process_time()
     stand_in = RecordedParent(task.recording)
-    findings: list[Finding] = []
     models = build_grids(task.region, task.scenario, [n for n, _, _ in task.levels], findings)
     # As in the two-way nest: the town's outermost grid blended toward the parent's
     # depth at its edges, each grid's depth under its children their mean.
@@ -336,19 +349,20 @@ def run_fanout(region: Region, scenario: Scenario, client,
     ``client`` (module doc); returns the merged fields (with the input checks' findings
     as ``input_warnings``, each also raised here) and the timings."""
     start = time.perf_counter()
-    future = client.submit(regional_stage, region, scenario, roots, pure=False)
-    regional: RegionalResult = future.result()
-    regional_s = time.perf_counter() - start
-    # Each town task gets only its own forcing and grids.
-    futures = {town: client.submit(town_stage, client.scatter(task), pure=False)
-               for town, task in regional.tasks.items()}
-    towns = {town: f.result() for town, f in futures.items()}
-    # Once each, naming the task that found it.
-    shown = dict.fromkeys([f"{f} (fan-out: regional stage)" for f in regional.findings] +
-                          [f"{f} (fan-out: town {name!r}'s task)" for name, t in towns.items()
-                           for f in t.findings])
-    for text in shown:
-        warnings.warn(text, InputWarning, stacklevel=2)
+    found: list[str] = []  # each task's findings, named after it
+    try:
+        future = client.submit(regional_stage, region, scenario, roots, pure=False)
+        regional: RegionalResult = _result(future, "regional stage", found)
+        regional_s = time.perf_counter() - start
+        # Each town task gets only its own forcing and grids.
+        futures = {town: client.submit(town_stage, client.scatter(task), pure=False)
+                   for town, task in regional.tasks.items()}
+        towns = {town: _result(f, f"town {town!r}'s task", found)
+                 for town, f in futures.items()}
+    finally:  # before a task's error too: a warning may say why it failed
+        shown = dict.fromkeys(found)  # once each
+        for text in shown:
+            warnings.warn(text, InputWarning, stacklevel=2)
     fields = dict(regional.fields)
     steps = dict(regional.steps)
     for t in towns.values():
@@ -370,6 +384,18 @@ def run_fanout(region: Region, scenario: Scenario, client,
     recording = sum(t.recording.nbytes for t in regional.tasks.values()) / 1e6
     return result, FanoutReport(regional_s, towns, wall, recording, regional.peak_memory_mb,
                                 regional.cpu_s)
+
+
+def _result(future, task: str, found: list[str]) -> RegionalResult | TownResult:
+    """The result of ``future``, ``task``'s; its findings (those it had made when it
+    raised, if it did) added to ``found``, each naming the task."""
+    try:
+        result = future.result()
+    except Exception as exc:
+        found.extend(f"{f} (fan-out: {task})" for f in findings_of(exc))
+        raise
+    found.extend(f"{f} (fan-out: {task})" for f in result.findings)
+    return result
 
 
 def _peak_memory_mb() -> float:

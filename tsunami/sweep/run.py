@@ -7,9 +7,9 @@ and moves the progress bar. A failed scenario is recorded (store and log) and th
 goes on; an interruption (Ctrl-C, a killed client) cancels the tasks still pending and
 leaves the store with every scenario finished so far, so the next run does only the rest.
 A scenario's input warnings (a town at sea, DEM holes filled: found on its worker) go to
-the store and the log with it; the client raises each different one once, as an
-:class:`~tsunami.errors.InputWarning` naming the first scenario that had it, and the
-report counts them.
+the store and the log with it, a failed scenario's (those found before it failed) too;
+the client raises each different one once, as an :class:`~tsunami.errors.InputWarning`
+naming the first scenario that had it, and the report counts them.
 
 Workers: a :class:`~distributed.LocalCluster` of ``workers`` processes with one Dask
 thread each (a scenario is one task) and ``NUMBA_NUM_THREADS`` set so that workers times

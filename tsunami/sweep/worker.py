@@ -7,7 +7,8 @@ static ground elevation. Everything else (the model, the per-grid fields) is dro
 before the result leaves the worker, so a worker's memory is that of one run and the
 result is a few MB. Errors are caught and returned with their traceback: a failing
 scenario never stops a sweep. The input checks' warnings (a town at sea, DEM holes
-filled) are returned too: raised here they would reach only the worker's log.
+filled) are returned too, for a failed scenario those found before it failed: raised
+here they would reach only the worker's log.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numba
 import numpy as np
 import xarray as xr
 
+from tsunami.errors import findings_of
 from tsunami.region import Region
 from tsunami.runner import run
 from tsunami.scenario import Scenario
@@ -94,8 +96,10 @@ def simulate(region_path: str, scenario: Scenario, scenario_id: str,
         outcome.input_warnings = result.input_warnings
         outcome.state = "done"
         del result
-    except Exception:  # recorded in the store and the log, and the sweep goes on
+    except Exception as exc:  # recorded in the store and the log, and the sweep goes on
         outcome.error = traceback.format_exc()
+        # What the checks found before the failure often explains it (land and sea swapped).
+        outcome.input_warnings = [str(f) for f in findings_of(exc)]
     outcome.wall_s = time.perf_counter() - wall
     outcome.cpu_s = time.process_time() - cpu
     outcome.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
