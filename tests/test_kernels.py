@@ -146,6 +146,46 @@ def test_blow_up_stops_the_run_naming_grid_time_and_place():
         Simulation(model, 2000.0, health_interval=5).run()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_health_check_finds_each_kind_of_blow_up_and_only_where_it_counts(dtype):
+    # The kernel pass (what a healthy grid costs) must let through exactly what the
+    # whole-grid test lets through, and send every kind of fault on to be reported.
+    grid = Grid(nx=70, ny=40, x0=0.0, y0=0.0, dx=50.0, dy=50.0, name="bay")
+    h = np.full(grid.shape, 100.0)
+    h[:, 60:] = -5.0  # land in the east
+    model = ShallowWaterModel(grid, h, dtype=dtype, dt=1.0)  # Courant number 0.89 at rest
+    model.step()
+    ignore = np.zeros(grid.shape, bool)
+    ignore[10:20, 10:20] = True  # cells a finer grid covers
+
+    def fault(change):
+        model.eta[...] = np.maximum(0.0, -model.h)
+        model.M[...] = 0.0
+        change()
+
+    def raises(match, mask=ignore):
+        with pytest.raises(BlowUpError, match=match):
+            model.check_health(ignore=mask)
+
+    fault(lambda: None)
+    model.check_health(ignore=ignore)  # at rest
+    fault(lambda: model.eta.__setitem__((15, 15), np.nan))
+    raises("not finite")  # a non-finite value counts even where a finer grid covers
+    fault(lambda: model.eta.__setitem__((15, 15), 250.0))
+    model.check_health(ignore=ignore)  # a departure there does not
+    raises("departs more than 200 m", mask=None)
+    fault(lambda: model.eta.__setitem__((30, 64), np.inf))  # on land
+    raises("not finite")
+    # 3000 m3/s/m through 100 m of water: 30 m/s, a Courant number of about 1.7.
+    fault(lambda: model.M.__setitem__((slice(30, 31), slice(30, 32)), 3000.0))
+    raises("CFL limit")
+    fault(lambda: model.M.__setitem__((slice(15, 16), slice(15, 17)), 3000.0))
+    model.check_health(ignore=ignore)
+    # 20 m/s (a Courant number of about 1.45) passes.
+    fault(lambda: model.M.__setitem__((slice(30, 31), slice(30, 32)), 2000.0))
+    model.check_health(ignore=ignore)
+
+
 def test_float32_and_float64_agree_on_a_runup_problem():
     from tsunami.validation.beach import run_solitary_wave
 

@@ -102,12 +102,12 @@ class Coupling:
                             inward, c.dry_depth, c.max_speed, out[0], out[1])
             edges[side], edges[f"depth_{side}"] = out
         if c.scheme == "fv2":
-            eta, wet = p.eta, p.depth > p.dry_depth
             inside = {"west": c.eta[:, 0], "east": c.eta[:, -1], "south": c.eta[0],
                       "north": c.eta[-1]}
             for side, (outside, *_) in faces.items():
-                edges[f"eta_{side}"] = _refine_surface(eta[outside], wet[outside], r,
-                                                       inside[side])
+                eta = p.eta[outside]
+                edges[f"eta_{side}"] = _refine_surface(eta, eta + p.h[outside] > p.dry_depth,
+                                                       r, inside[side])
         return edges
 
     def drive(self, substep: int) -> None:

@@ -17,6 +17,7 @@ from tsunami.kernels.finite_volume import (
     limit_fluxes,
     update_cells,
 )
+from tsunami.kernels.health import surface_departure_rows
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
 from tsunami.kernels.spans import grow_spans
@@ -36,6 +37,7 @@ __all__ = [
     "grow_spans",
     "limit_fluxes",
     "limit_outflow",
+    "surface_departure_rows",
     "update_cells",
     "update_flow_maxima",
     "update_fluxes",
