@@ -80,6 +80,7 @@ def compile_kernels(dtypes: Iterable[str] = DTYPES, schemes: Iterable[str] = SCH
             nest = _tiny_nest(dtype, scheme)
             for _ in range(STEPS):
                 nest.step()
+            nest.check_health()  # (its kernel pass, as a run's health checks use it)
             for model in nest.models:
                 model.velocities()
             seconds[f"{scheme} {dtype}"] = time.perf_counter() - start
