@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -461,6 +462,110 @@ def test_a_forecast_carries_its_runs_input_warnings(setup, tmp_path, caplog):
     logged = [r.getMessage() for r in caplog.records
               if r.name == "tsunami.watch" and r.levelno == logging.WARNING]
     assert len(logged) == 1 and "1 input warning(s)" in logged[0] and kept in logged[0]
+
+
+def _strict_json(text: str) -> dict:
+    """JSON as a strict reader (a GIS client) reads it: NaN and Infinity refused."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, twin,
+                                                                       tmp_path, caplog):
+    """The database lists FP_Okushiri in the middle of Okushiri Island (all four cells
+    around it dry on the 2' grid; the database samples it at sea); the region has its own
+    gauge FP_Monai, 30 km inland on Hokkaido. The service puts FP_Okushiri's gauge on the
+    nearest cell at least 1 m deep of the region's grid (an input warning at start), so
+    it has a value; FP_Monai's gauge stays dry: its maximum is left out with the reason
+    (tsunami:coastal_maxima_missing, a comment in coastal_maxima.csv), logged once.
+    Before, both were published as NaN: an item no strict JSON reader accepts."""
+    import xarray as xr
+
+    config, origin = _windowed(setup, tmp_path, 60.0)
+    with xr.load_dataset(twin["db"].path) as ds:
+        k = list(ds["point"].values).index("FP_Okushiri")
+        ds["point_lon"][k], ds["point_lat"][k] = 139.47, 42.13
+        (tmp_path / "db").mkdir()
+        ds.to_netcdf(tmp_path / "db" / "database.nc")
+    (tmp_path / "region.toml").write_text(
+        (twin["folder"] / "region.toml").read_text()
+        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+        + '[[gauge]]\nname = "FP_Monai"\nx = 140.3\ny = 42.3\n')
+    path = tmp_path / "watch.toml"
+    path.write_text(path.read_text().replace(str(twin["db"].path.parent),
+                                             str(tmp_path / "db")))
+    config = WatchConfig.load(path)
+    with pytest.warns(InputWarning) as start:
+        service = WatchService(config, clock=ReplayClock())
+    with caplog.at_level(logging.WARNING, "tsunami.watch"), service:
+        moved = [str(w.message) for w in start if issubclass(w.category, InputWarning)]
+        assert len(moved) == 2, moved
+        assert moved[0].startswith(
+            f"{tmp_path / 'db' / 'database.nc'}, field 'forecast point FP_Okushiri': "
+            "forecast point 'FP_Okushiri' of town 'Okushiri' at (139.4700, 42.1300) lies in "
+            "a cell 0.0 m deep on grid 'coarse': sampled ")
+        # FP_Kumaishi's cell is dry on this grid too: where the database samples it.
+        assert "forecast point 'FP_Kumaishi'" in moved[1]
+        gauges = {g.name: (g.x, g.y) for g in service.region.gauges}
+        kumaishi = twin["db"].points["FP_Kumaishi"]
+        assert gauges["FP_Kumaishi"] == (kumaishi.model_lon, kumaishi.model_lat)
+        x, y = gauges["FP_Okushiri"]
+        grid, depth = twin["db"].grid, -twin["db"].elevation  # the region's grid here
+        row, col = (int(np.floor(v + 0.5)) for v in grid.index_of(x, y))
+        assert depth[row, col] >= 1.0 and (grid.x[col], grid.y[row]) == (x, y)
+        km = np.hypot((x - 139.47) * np.cos(np.radians(42.13)), y - 42.13) * 111.2
+        assert 0 < km < 10
+        assert service.point_gaps == {}
+        service.alert(ALERT, received_ns=origin + 180 * NS_PER_S)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("error", "All-NaN", RuntimeWarning)
+            assert service.step()
+    (item,) = config.outbox.glob("*/forecast-001/item.json")
+    props = _strict_json(item.read_text())["properties"]
+    maxima = props["tsunami:coastal_maxima_m"]
+    assert set(maxima) == set(twin["db"].forecast_points) - {"FP_Monai"}
+    assert all(np.isfinite(v) for v in maxima.values()) and maxima["FP_Okushiri"] != 0
+    (why,) = props["tsunami:coastal_maxima_missing"].values()
+    assert props["tsunami:coastal_maxima_missing"] == {"FP_Monai": why}
+    assert why == "its gauge at (140.3000, 42.3000) on grid 'coarse' stayed dry throughout " \
+                  "the run(s)"
+    text = (item.parent / "coastal_maxima.csv").read_text()
+    assert f"# no value at FP_Monai (Monai): {why}\n" in text
+    assert "nan" not in text.lower() and "\nFP_Okushiri,Okushiri,139.47000,42.13000," in text
+    logged = [r.getMessage() for r in caplog.records if "FP_Monai" in r.getMessage()]
+    assert len(logged) == 1 and why in logged[0]
+
+
+def test_a_town_point_outside_the_grid_is_warned_at_start(setup, twin, tmp_path):
+    """The region's outer grid ends at 140.05 E, 42.6 N: FP_Shimamaki (140.00, 42.70), the
+    point of its town Shimamaki, lies outside, so that town's coastal maximum cannot be
+    published: an input warning at start names the database file and the point, and the
+    service goes on (the products say why: tsunami:coastal_maxima_missing). FP_Otobe and
+    FP_Esashi (140.08 E) lie outside too, but their towns are not the region's: nothing
+    said. Before, the point was left out in silence."""
+    _fresh(setup, tmp_path)
+    region = (twin["folder"] / "region.toml").read_text()
+    (tmp_path / "region.toml").write_text(
+        region.replace("extent = [138.3, 140.7, 41.0, 43.8]",
+                       "extent = [138.3, 140.05, 41.0, 42.6]")
+        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
+    config = WatchConfig.load(tmp_path / "watch.toml")
+    with pytest.warns(InputWarning) as start, WatchService(config, clock=ReplayClock()) \
+            as service:
+        gauges = {g.name for g in service.region.gauges}
+        gaps = service.point_gaps
+    # (FP_Okushiri's and FP_Kumaishi's cells are dry: moved, as the test above shows)
+    (warned,) = [str(w.message) for w in start if "outside" in str(w.message)]
+    assert warned.startswith(f"{twin['db'].path}, field 'forecast point FP_Shimamaki': "
+                             "forecast point 'FP_Shimamaki' of town 'Shimamaki' at "
+                             "(140.0000, 42.7000) lies outside the outer grid 'coarse'")
+    assert "coastal maximum is not published" in warned
+    assert list(gaps) == ["FP_Shimamaki"] and "region.toml" in gaps["FP_Shimamaki"]
+    assert str(tmp_path) not in gaps["FP_Shimamaki"]  # (published: no local path)
+    assert not gauges & {"FP_Shimamaki", "FP_Otobe", "FP_Esashi"}
 
 
 def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):

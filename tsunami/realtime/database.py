@@ -150,11 +150,8 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
         if ids.count(pid) > 1:
             raise InputError(stations.path if stations else None, f"id {pid}",
                              "the id names both a station and a forecast point")
-    wet = depth >= MIN_POINT_DEPTH
-    if not wet.any():
+    if not (depth >= MIN_POINT_DEPTH).any():
         raise ValueError(f"grid {grid.name!r} has no water {MIN_POINT_DEPTH:g} m deep")
-    wet_rows, wet_cols = np.nonzero(wet)
-    widths, dy = grid.cell_widths()
     points, outside = [], []
     for pid, kind, lon, lat, station_depth, town in candidates:
         if not grid.contains(lon, lat):
@@ -163,21 +160,52 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
                                  f"outside grid {grid.name!r} {grid.bounds}")
             outside.append(pid)
             continue
-        j = min(int((lat - grid.y0) / grid.dy), grid.ny - 1)
-        i = min(int((lon - grid.x0) / grid.dx), grid.nx - 1)
-        model_lon, model_lat = lon, lat
-        if not wet[j, i]:
-            # Nearest wet cell centre in metres (cell widths shrink with latitude).
-            dist = np.hypot((wet_cols - i) * widths[j], (wet_rows - j) * dy)
-            k = int(np.argmin(dist))
-            model_lon, model_lat = float(grid.x[wet_cols[k]]), float(grid.y[wet_rows[k]])
-            warnings.warn(f"{kind} {pid!r} at ({lon:.4f}, {lat:.4f}) lies in a cell "
-                          f"{max(depth[j, i], 0):.1f} m deep on grid {grid.name!r}: sampled "
-                          f"{dist[k] / 1e3:.1f} km away at ({model_lon:.4f}, "
-                          f"{model_lat:.4f}), {depth[wet_rows[k], wet_cols[k]]:.0f} m deep",
+        water = nearest_water(grid, depth, lon, lat)
+        model_lon, model_lat = water.lon, water.lat
+        if water.distance_m > 0:
+            warnings.warn(f"{kind} {pid!r} at ({lon:.4f}, {lat:.4f}) {water.describe()}",
                           stacklevel=2)
         points.append(Point(pid, kind, lon, lat, model_lon, model_lat, station_depth, town))
     return points, outside
+
+
+@dataclass(frozen=True)
+class Water:
+    """Where a point is sampled (:func:`nearest_water`): ``lon``/``lat``, the distance
+    (m) from the point and the depths (m) of the point's cell and of the one sampled."""
+
+    lon: float
+    lat: float
+    distance_m: float
+    cell_depth_m: float
+    depth_m: float
+    grid: str
+
+    def describe(self) -> str:
+        """What moving the point means, for a warning."""
+        return (f"lies in a cell {max(self.cell_depth_m, 0):.1f} m deep on grid "
+                f"{self.grid!r}: sampled {self.distance_m / 1e3:.1f} km away at "
+                f"({self.lon:.4f}, {self.lat:.4f}), {self.depth_m:.0f} m deep")
+
+
+def nearest_water(grid: Grid, depth: np.ndarray, lon: float, lat: float) -> Water | None:
+    """Where a point at (``lon``, ``lat``) inside ``grid`` is sampled: the point itself if
+    its cell is at least :data:`MIN_POINT_DEPTH` deep (``depth``, m, on ``grid``), else
+    the centre of the nearest cell that is (None if no cell is)."""
+    j = min(int((lat - grid.y0) / grid.dy), grid.ny - 1)
+    i = min(int((lon - grid.x0) / grid.dx), grid.nx - 1)
+    if depth[j, i] >= MIN_POINT_DEPTH:
+        return Water(lon, lat, 0.0, float(depth[j, i]), float(depth[j, i]), grid.name)
+    wet_rows, wet_cols = np.nonzero(depth >= MIN_POINT_DEPTH)
+    if not wet_rows.size:
+        return None
+    # Nearest wet cell centre in metres (cell widths shrink with latitude).
+    widths, dy = grid.cell_widths()
+    dist = np.hypot((wet_cols - i) * widths[j], (wet_rows - j) * dy)
+    k = int(np.argmin(dist))
+    row, col = wet_rows[k], wet_cols[k]
+    return Water(float(grid.x[col]), float(grid.y[row]), float(dist[k]),
+                 float(depth[j, i]), float(depth[row, col]), grid.name)
 
 
 # -- the computation of one unit source (runs on a dask worker) ---------------------------

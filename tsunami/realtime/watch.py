@@ -66,7 +66,7 @@ import numpy as np
 import xarray as xr
 
 from tsunami.atomic import atomic_path
-from tsunami.errors import InputError
+from tsunami.errors import Finding, InputError, input_warning
 from tsunami.fields import netcdf_encoding
 from tsunami.gauges import Gauge
 from tsunami.names import check_name
@@ -77,7 +77,7 @@ from tsunami.products.outbox import (
     reserve_forecast_number,
 )
 from tsunami.realtime.alerts import EarthquakeAlert, read_alert
-from tsunami.realtime.database import UnitSourceDatabase
+from tsunami.realtime.database import MIN_POINT_DEPTH, UnitSourceDatabase, nearest_water
 from tsunami.realtime.ensemble import envelope, percentile_maps, rank
 from tsunami.realtime.inversion import GaugeRecord, invert
 from tsunami.realtime.qc import clean
@@ -238,7 +238,9 @@ class WatchService:
         self.db = UnitSourceDatabase(config.database)
         self.db.load_sea_surfaces()  # once, at start (a few seconds for big zones)
         self.outbox = config.outbox
-        self.region = self._with_point_gauges(self.region)
+        #: Forecast points that should have a gauge but have none: id -> why (published).
+        self.region, self.point_gaps = self._with_point_gauges(self.region)
+        self._dry_warned: set[str] = set()  # points whose gauge stayed dry, logged once
         self._detector = DartDetector()
         self._anomaly: dict[str, AnomalyTrigger] = {}
         #: The clock (s) of the ingest cadence and of superseding (tests replace it).
@@ -282,14 +284,60 @@ class WatchService:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _with_point_gauges(self, region: Region) -> Region:
-        """The region with a gauge at every forecast point (for the coastal maxima each
-        forecast publishes), unless it has one of that name."""
+    def _with_point_gauges(self, region: Region) -> tuple[Region, dict[str, str]]:
+        """The region with a gauge at every forecast point inside its outer grid (for the
+        coastal maxima each forecast publishes), unless it has one of that name; and the
+        points that get none though they should (a point of one of its towns outside the
+        outer grid, a point on a grid without water), with the reason (published with
+        every forecast).
+
+        A gauge stands where the point is if its cell is at least ``MIN_POINT_DEPTH`` deep
+        on the finest grid holding it (the grid the gauge reads), else at the nearest cell
+        that is, as the database moves its points on its own grid (with an input warning):
+        a gauge on land records nothing. Points outside the outer grid are of towns the
+        region does not cover, unless the point names one of its towns: that town's
+        coastal maximum would be missing, so the service warns (and keeps running)."""
         names = {g.name for g in region.gauges}
-        extra = [Gauge(p.id, p.lon, p.lat) for pid, p in self.db.points.items()
-                 if pid in self.db.forecast_points and pid not in names
-                 and _inside(region, p.lon, p.lat)]
-        return replace(region, gauges=list(region.gauges) + extra) if extra else region
+        towns = {t.name for t in region.towns}
+        grids = [region.grid(spec.name) for spec in region.grids]
+        depths: dict[str, np.ndarray] = {}
+        extra, gaps = [], {}
+        for pid in self.db.forecast_points:
+            p = self.db.points[pid]
+            if pid in names:
+                continue
+            where = f"forecast point {pid!r} of town {p.town!r} at ({p.lon:.4f}, {p.lat:.4f})"
+            if not _inside(region, p.lon, p.lat):
+                # (Region.load keeps every town's extent inside the outer grid: only the
+                # point's town can tie a point outside it to this region)
+                if p.town in towns:
+                    gaps[pid] = (f"outside the outer grid {grids[0].name!r} "
+                                 f"{grids[0].bounds} of region {region.path.name}")
+                    input_warning(Finding(str(self.db.path), f"forecast point {pid}",
+                                          f"{where} lies {gaps[pid]}: the town's coastal "
+                                          "maximum is not published (move the point into "
+                                          "the grid or widen the grid)"), None)
+                continue
+            grid = min((g for g in grids if g.contains(p.lon, p.lat)),
+                       key=lambda g: g.min_spacing())
+            if grid.name not in depths:  # (its DEM findings: every run reports them)
+                depths[grid.name] = -region.elevation(grid, findings=[])
+            water = nearest_water(grid, depths[grid.name], p.lon, p.lat)
+            if water is None:
+                gaps[pid] = (f"no cell of grid {grid.name!r} of region {region.path.name} "
+                             f"is {MIN_POINT_DEPTH:g} m deep")
+                input_warning(Finding(str(self.db.path), f"forecast point {pid}",
+                                      f"{where}: {gaps[pid]}: no gauge, no coastal "
+                                      "maximum"), None)
+                continue
+            if water.distance_m > 0:
+                input_warning(Finding(str(self.db.path), f"forecast point {pid}",
+                                      f"{where} {water.describe()} (region "
+                                      f"{region.path.name}; its coastal maximum is taken "
+                                      "there)"), None)
+            extra.append(Gauge(pid, water.lon, water.lat))
+        return (replace(region, gauges=list(region.gauges) + extra) if extra else region,
+                gaps)
 
     # -- input ------------------------------------------------------------------------
     def ingest(self, records: Iterable[Record]) -> int:
@@ -852,7 +900,11 @@ class WatchService:
                         number, event.event_id, len(input_warnings),
                         "; ".join(input_warnings))
         fields = envelope([r.towns for r in results])
-        maxima = _coastal_maxima(results, self.db)
+        maxima, dry = _coastal_maxima(results, self.db)
+        for p in dry.keys() - self._dry_warned:
+            log.warning("forecast point %s: %s; its coastal maximum is left out (said in "
+                        "the products: tsunami:coastal_maxima_missing)", p, dry[p])
+        self._dry_warned |= dry.keys()
         if f.kind == "inversion":
             fields, maxima, note = self._no_early_downgrade(event, estimate.time_s, fields,
                                                             maxima, props)
@@ -863,9 +915,13 @@ class WatchService:
                              "higher (no early downgrade)")
         else:  # kept for the inversions that may not lower it yet
             self._keep_alert_forecast(event.event_id, number, fields, maxima)
-        (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, self.db))
+        # (a point the kept alert forecast has a value for has one in the envelope)
+        missing = {p: why for p, why in {**self.point_gaps, **dry}.items() if p not in maxima}
+        (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, missing, self.db))
         copies.append(work / "coastal_maxima.csv")
         props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
+        if missing:
+            props["tsunami:coastal_maxima_missing"] = missing
         # Stage ends after the origin: receipt on the service's clock, then measured wall.
         received = (begun_ns - origin) / NS_PER_S
         timeline = {"receipt": received}
@@ -1085,21 +1141,33 @@ def _inside(region: Region, lon: float, lat: float) -> bool:
     return g.x0 <= lon <= x1 and g.y0 <= lat <= y1
 
 
-def _coastal_maxima(results, db: UnitSourceDatabase) -> dict[str, float]:
-    """Largest sea-surface height (m) at each forecast point over the runs."""
-    out = {}
+def _coastal_maxima(results, db: UnitSourceDatabase) -> tuple[dict[str, float],
+                                                                dict[str, str]]:
+    """Largest sea-surface height (m) at each forecast point over the runs, and the
+    points whose gauge stayed dry in every run, with the reason: they have no value
+    (never NaN, which strict JSON readers refuse)."""
+    out, dry = {}, {}
     for p in db.forecast_points:
-        values = [float(np.nanmax(r.gauges["eta"].sel(gauge=p).values)) for r in results
+        series = [r.gauges.sel(gauge=p) for r in results
                   if r.gauges is not None and p in r.gauges["gauge"].values]
-        if values:
-            out[p] = max(values)
-    return out
+        if not series:
+            continue
+        eta = np.concatenate([s["eta"].values for s in series])
+        if np.isfinite(eta).any():
+            out[p] = float(np.nanmax(eta))
+        else:
+            g = series[0]
+            dry[p] = (f"its gauge at ({float(g['gauge_x']):.4f}, {float(g['gauge_y']):.4f}) "
+                      f"on grid {str(g['grid'].values)!r} stayed dry throughout the run(s)")
+    return out, dry
 
 
-def _maxima_csv(maxima: dict[str, float], db: UnitSourceDatabase) -> str:
+def _maxima_csv(maxima: dict[str, float], missing: dict[str, str],
+                db: UnitSourceDatabase) -> str:
     rows = ["# maximum sea-surface height (m above the still water level) at the forecast "
-            "points off each town, from the forecast's nested run(s) (EPSG:4326)",
-            "point,town,lon,lat,max_eta_m"]
+            "points off each town, from the forecast's nested run(s) (EPSG:4326)"]
+    rows += [f"# no value at {p} ({db.points[p].town}): {why}" for p, why in missing.items()]
+    rows.append("point,town,lon,lat,max_eta_m")
     for p, v in maxima.items():
         q = db.points[p]
         rows.append(f"{p},{q.town},{q.lon:.5f},{q.lat:.5f},{v:.3f}")
