@@ -49,6 +49,7 @@ FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine
 # much again: a staggered leapfrog whose step changed every step would keep shifting its
 # half-step flux levels.
 STEP_MARGIN = 1.1
+BLOWUP_COURANT = 1.5  # a Courant number above this is a blow-up (check_health)
 SPEED_CHECK_STEPS = 4
 
 
@@ -549,8 +550,7 @@ class ShallowWaterModel:
             depth = np.maximum(self.depth.astype(np.float64), 0.0)
             courant = (np.hypot(u, v) + np.sqrt(self.gravity * depth)) * self.dt * np.sqrt(
                 1.0 / widths[:, None] ** 2 + 1.0 / dy**2)
-            film = max(self.speed_depth, 0.01 * float(self.h.max()))
-            bad = (courant > 1.5) & (depth > film) & keep
+            bad = (courant > BLOWUP_COURANT) & (depth > self._health_film()) & keep
             detail = (f"the flow breaks the CFL limit (Courant number {courant.max():.2f} "
                       f"with dt = {self.dt:.4g} s)")
         if bad.any():
@@ -570,13 +570,17 @@ class ShallowWaterModel:
         kernels.surface_departure_rows(self.eta, self.h, counted, rows)
         if not (np.isfinite(rows).all() and rows.max() <= self.blowup_elevation):
             return False
-        film = max(self.speed_depth, 0.01 * float(self.h.max()))
+        film = self._health_film()
         m, s = self.metrics, self._scalars
         kernels.wave_rate_rows(self.eta, self.h, self.M, self.N, s["g"], s["dry"],
                                *self.edge_depth.values(), self.dtype.type(film), counted,
                                m.inv_dx_c, m.inv_dy, self.col_lo, self.col_hi, rows)
         # (float32 rates: the NumPy test reconsiders anything within 1 % of the limit.)
-        return float(rows.max()) * self.dt <= 1.5 * 0.99
+        return float(rows.max()) * self.dt <= BLOWUP_COURANT * 0.99
+
+    def _health_film(self) -> float:
+        """Films thinner than this (m) are left out of the health check's Courant test."""
+        return max(self.speed_depth, 0.01 * float(self.h.max()))
 
     # -- diagnostics ----------------------------------------------------------------------
     @property
