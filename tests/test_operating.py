@@ -148,3 +148,33 @@ def test_accuracy_bench_measures_errors_against_the_finest_fv2_run():
     assert area < 0 and runup < 0 and result.errors(result.runs[0])[0] < area
     assert result.time_to_target("fv2") is coarse  # the reference itself never counts
     assert "time to within 50 %" in result.report()
+
+
+def test_the_errors_cross_a_process_boundary_whole():
+    """A sweep's or fan-out's worker in another process hands its exception back pickled:
+    each of the project's errors comes back with its message, its fields and what was
+    attached to it (the input warnings found before it). Pickle's default rebuilt them
+    from the one formatted message and failed (TypeError: missing arguments)."""
+    import pickle
+    from concurrent.futures import ProcessPoolExecutor
+
+    from tsunami.errors import BlowUpError, EnvironmentFault, Finding, InputError
+
+    bad = InputError("region.toml", "grid[1].ratio", "must be odd")
+    bad.input_findings = [Finding("region.toml", "dem[0].vertical", "land and sea swapped?")]
+    errors = [bad, InputError(None, None, "no file"),
+              BlowUpError("Aonae_10m", 312.0, (139.45, 42.05), "the surface is not finite"),
+              EnvironmentFault("/out", "write", "no space left", "free space", errno.ENOSPC)]
+    for error in errors:
+        back = pickle.loads(pickle.dumps(error))
+        assert type(back) is type(error) and str(back) == str(error)
+        assert back.__dict__ == error.__dict__
+    with ProcessPoolExecutor(1) as pool:  # as a worker process returns it
+        with pytest.raises(InputError) as raised:
+            pool.submit(_raise, bad).result()
+    assert raised.value.field == "grid[1].ratio"
+    assert raised.value.input_findings == bad.input_findings
+
+
+def _raise(error: Exception) -> None:
+    raise error

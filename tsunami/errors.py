@@ -44,8 +44,15 @@ class InputError(ValueError):
     def __init__(self, source: str | Path | None, field: str | None, message: str) -> None:
         self.source = str(source) if source is not None else None
         self.field = field
+        self.message = message
         where = ", ".join(p for p in (self.source, f"field '{field}'" if field else None) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+    def __reduce__(self):
+        # Rebuilt from its own arguments (and attributes, such as the findings a task
+        # kept): pickle's default passes ``args``, the one formatted message, and fails
+        # on the way back, e.g. from a process-pool worker.
+        return type(self), (self.source, self.field, self.message), self.__dict__
 
 
 class InputWarning(UserWarning):
@@ -101,11 +108,14 @@ class BlowUpError(RuntimeError):
     """The solution became non-finite or ran away: stops the run before any output."""
 
     def __init__(self, grid: str, time: float, location: tuple[float, float], detail: str):
-        self.grid, self.time, self.location = grid, time, location
+        self.grid, self.time, self.location, self.detail = grid, time, location, detail
         super().__init__(
             f"numerical blow-up on grid '{grid}' at t = {time:.2f} s near "
             f"x = {location[0]:.6f}, y = {location[1]:.6f}: {detail}. Reduce the CFL safety "
             "factor, check the bathymetry for spikes, or raise dry_depth.")
+
+    def __reduce__(self):  # (as InputError's)
+        return type(self), (self.grid, self.time, self.location, self.detail), self.__dict__
 
 
 class EnvironmentFault(OSError):
@@ -117,9 +127,13 @@ class EnvironmentFault(OSError):
     def __init__(self, path: str | Path | None, action: str, detail: str, hint: str,
                  code: int | None = None) -> None:
         self.path = str(path) if path is not None else None
-        self.action, self.detail, self.hint = action, detail, hint
+        self.action, self.detail, self.hint, self.code = action, detail, hint, code
         target = f" {self.path}" if self.path else ""
         super().__init__(code, f"cannot {action}{target}: {detail}; {hint}")
+
+    def __reduce__(self):  # (as InputError's)
+        return (type(self), (self.path, self.action, self.detail, self.hint, self.code),
+                self.__dict__)
 
     def __str__(self) -> str:
         return self.strerror
