@@ -37,6 +37,8 @@ from numba import njit, prange
 from tsunami.kernels.scalar import (
     FASTMATH,
     aligned_range,
+    block_start,
+    block_width,
     face_depth,
     flush_denormals,
     flux_update,
@@ -165,12 +167,16 @@ def x_faces_of_row(eta, h, n2, M, N, M_new, j, start, stop, inv_dx, inv_dy, f, d
     jn = j + 1 if north_ok else j
     flagged = False
     fast_start, fast_stop = aligned_range(start, stop, 2, nx - 1)
-    for i in range(np.uint64(fast_start), np.uint64(fast_stop)):
-        q = x_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok,
-                        inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
-        M_new[j, i] = q
-        flagged |= drains_quarter(q, inv_dx, eta[j, i - U1] + h[j, i - U1], eta[j, i] + h[j, i],
-                                  dt)
+    width = block_width(nx - 3)
+    for k in range((fast_stop - fast_start + width - 1) // width):
+        base = np.uint64(block_start(fast_start, fast_stop, width, k))
+        for offset in range(np.uint64(width)):
+            i = base + offset
+            q = x_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok,
+                            inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
+            M_new[j, i] = q
+            flagged |= drains_quarter(q, inv_dx, eta[j, i - U1] + h[j, i - U1],
+                                      eta[j, i] + h[j, i], dt)
     for edge in (start, stop - 1):
         if start <= edge < stop and (edge < 2 or edge >= nx - 1):
             i = np.uint64(edge)
@@ -197,13 +203,17 @@ def y_faces_of_row(eta, h, n2, M, N, N_new, j, start, stop, inv_dx, inv_dy, f, c
     jn = j + 1 if north_ok else j
     flagged = False
     fast_start, fast_stop = aligned_range(start, stop, 1, nx - 1)
-    for i in range(np.uint64(fast_start), np.uint64(fast_stop)):
-        q = y_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok, inv_dx,
-                        inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
-        N_new[j, i] = q
-        weight = cos_north_below if q > 0 else cos_south_above
-        flagged |= drains_quarter(q, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
-                                  eta[j, i] + h[j, i], dt)
+    width = block_width(nx - 2)
+    for k in range((fast_stop - fast_start + width - 1) // width):
+        base = np.uint64(block_start(fast_start, fast_stop, width, k))
+        for offset in range(np.uint64(width)):
+            i = base + offset
+            q = y_face_flux(eta, h, n2, M, N, j, i, True, True, js, jn, south_ok, north_ok,
+                            inv_dx, inv_dy, f, dt, g, dry_depth, linear_depth, max_speed)
+            N_new[j, i] = q
+            weight = cos_north_below if q > 0 else cos_south_above
+            flagged |= drains_quarter(q, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
+                                      eta[j, i] + h[j, i], dt)
     for edge in (start, stop - 1):
         if start <= edge < stop and (edge < 1 or edge >= nx - 1):
             i = np.uint64(edge)

@@ -283,6 +283,32 @@ def aligned_range(start, stop, first, last):
     return lo, min(hi, last)
 
 
+# Rows too narrow for a whole VECTOR_BLOCK are done in blocks of this many (or one by one).
+NARROW_BLOCK = 8
+
+
+@njit(inline="always", cache=True)
+def block_width(faces):
+    """Width of the blocks a row loop over ``faces`` faces is done in (see
+    :func:`block_start`): VECTOR_BLOCK, or NARROW_BLOCK or 1 on narrow grids."""
+    if faces >= VECTOR_BLOCK:
+        return VECTOR_BLOCK
+    return NARROW_BLOCK if faces >= NARROW_BLOCK else 1
+
+
+@njit(inline="always", cache=True)
+def block_start(lo, hi, width, k):
+    """First index of the k-th block of ``width`` indices covering [lo, hi), the last
+    block moved back to end at ``hi`` (it overlaps the one before: only for loops whose
+    iterations are independent, writing results computed from other arrays).
+
+    Why: every block then has the same length, so LLVM runs every iteration through the
+    same code (the vector body, or the scalar loop when the block is shorter than one
+    vector iteration): none falls into a loop's scalar remainder, which rounds differently
+    under fast-math. A face and its east-west mirror are then computed alike."""
+    return min(lo + k * width, hi - width)
+
+
 @njit(inline="always", cache=True)
 def span_union(lo_a, hi_a, lo_b, hi_b):
     """Smallest column range [lo, hi) holding two ranges, ignoring an empty one."""
