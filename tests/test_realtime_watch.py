@@ -568,6 +568,30 @@ def test_a_town_point_outside_the_grid_is_warned_at_start(setup, twin, tmp_path)
     assert not gauges & {"FP_Shimamaki", "FP_Otobe", "FP_Esashi"}
 
 
+def test_a_town_point_in_the_outer_grids_last_cell_gets_its_gauge(setup, twin, tmp_path):
+    """The region's outer grid (2' cells) ends at 42.71 N, its last row of cells centred
+    at 42.693 N: FP_Shimamaki (140.00, 42.70), the point of its town Shimamaki, lies in
+    that row, inside the grid's edge (Grid.bounds), so it gets a gauge and no gap. Before,
+    the service took the grid to end a cell short of its north and east edges (at the
+    last cells' south-west corners) and warned that the point lay outside."""
+    _fresh(setup, tmp_path)
+    region = (twin["folder"] / "region.toml").read_text()
+    (tmp_path / "region.toml").write_text(
+        region.replace("extent = [138.3, 140.7, 41.0, 43.8]",
+                       "extent = [138.3, 140.05, 41.01, 42.71]")
+        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
+    config = WatchConfig.load(tmp_path / "watch.toml")
+    with pytest.warns(InputWarning) as start, WatchService(config, clock=ReplayClock()) \
+            as service:
+        grid = service.region.grid("coarse")
+        gauges = {g.name for g in service.region.gauges}
+        gaps = service.point_gaps
+    assert grid.y[-1] < 42.70 < grid.bounds[3] == pytest.approx(42.71)
+    assert not [str(w.message) for w in start if "outside" in str(w.message)]
+    assert gaps == {} and "FP_Shimamaki" in gauges
+
+
 def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):
     """An extension waits behind a queued inversion, goes back to the queue when one is
     queued while it runs, and is dropped once an inversion of the full duration is

@@ -307,7 +307,7 @@ class WatchService:
             if pid in names:
                 continue
             where = f"forecast point {pid!r} of town {p.town!r} at ({p.lon:.4f}, {p.lat:.4f})"
-            if not _inside(region, p.lon, p.lat):
+            if not grids[0].contains(p.lon, p.lat):  # (its cells' edges, not centres)
                 # (Region.load keeps every town's extent inside the outer grid: only the
                 # point's town can tie a point outside it to this region)
                 if p.town in towns:
@@ -1133,12 +1133,6 @@ def _stage(name: str, wall: dict[str, float], cpu: dict[str, float]):
     finally:
         wall[name] = time.perf_counter() - t0
         cpu[name] = time.process_time() - c0
-
-
-def _inside(region: Region, lon: float, lat: float) -> bool:
-    g = region.grid(region.grids[0].name)
-    x1, y1 = g.x0 + g.dx * (g.nx - 1), g.y0 + g.dy * (g.ny - 1)
-    return g.x0 <= lon <= x1 and g.y0 <= lat <= y1
 
 
 def _coastal_maxima(results, db: UnitSourceDatabase) -> tuple[dict[str, float],
