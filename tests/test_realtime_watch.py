@@ -2,6 +2,7 @@
 an alert and corrupted synthetic gauge records in, published forecasts out; a kill in the
 middle of a forecast and a restart; bad configurations; a feed that sends garbage."""
 
+import csv
 import json
 import logging
 import os
@@ -534,6 +535,19 @@ def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, tw
     text = (item.parent / "coastal_maxima.csv").read_text()
     assert f"# no value at FP_Monai (Monai): {why}\n" in text
     assert "nan" not in text.lower() and "\nFP_Okushiri,Okushiri,139.47000,42.13000," in text
+    # Beside the listed position, where the value was sampled: FP_Okushiri's gauge km away.
+    assert "moved_m: the distance between the two (m, great circle)" in text
+    rows = {r["point"]: r for r in csv.DictReader(
+        line for line in text.splitlines() if not line.startswith("#"))}
+    sampled = {p: (float(r["sampled_lon"]), float(r["sampled_lat"])) for p, r in rows.items()}
+    assert sampled["FP_Okushiri"] == pytest.approx((x, y), abs=1e-5)
+    assert float(rows["FP_Okushiri"]["moved_m"]) == pytest.approx(km * 1e3, rel=5e-3)
+    assert sampled["FP_Kumaishi"] == pytest.approx((kumaishi.model_lon, kumaishi.model_lat),
+                                                   abs=1e-5)
+    assert float(rows["FP_Kumaishi"]["moved_m"]) > 0
+    for p in rows.keys() - {"FP_Okushiri", "FP_Kumaishi"}:  # in water where listed
+        r = rows[p]
+        assert (r["sampled_lon"], r["sampled_lat"], r["moved_m"]) == (r["lon"], r["lat"], "0")
     logged = [r.getMessage() for r in caplog.records if "FP_Monai" in r.getMessage()]
     assert len(logged) == 1 and why in logged[0]
 
