@@ -8,7 +8,8 @@ fan-out proper (towns one-way from the region) agrees with the two-way run withi
 bounds, fields and gauges; and two towns run as tasks of an in-process Dask cluster give
 the same fields and gauges as the stages run directly, written as a two-way run's. A
 town's task's input warnings (a town at sea) reach the client and the run's summary; a
-task's warnings found before it failed reach the user before its error.
+task's warnings found before it failed, and those of the towns' tasks finished by then,
+reach the user before its error.
 """
 
 import dataclasses
@@ -310,6 +311,62 @@ def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, 
     write_outputs(result, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "run.json").read_text())
     assert summary["input_warnings"] == [expected]
+
+
+def test_when_a_town_fails_the_warnings_of_towns_done_by_then_are_shown_before_its_error(
+        region, scenario, monkeypatch, client_warnings):
+    """Bayside's task (first in town order) fails with an input error and a warning of
+    its own, after Northshore's task, moved out to sea, has finished: the client warns
+    Bayside's warning and Northshore's, once each, naming the town, then raises
+    Bayside's error. (Before, the client stopped at Bayside's error: Northshore's
+    warning was lost.)"""
+    from distributed import Client, LocalCluster, Variable, secede, wait
+
+    from tsunami.errors import Finding, findings_kept
+    from tsunami.fanout import run as fanout_run
+
+    at_sea = dataclasses.replace(region, towns=[
+        region.towns[0], dataclasses.replace(region.towns[1], extent=(139.88, 139.92, 42.1,
+                                                                      42.18))])
+    real_stage = fanout_run.town_stage
+
+    def town_stage(task):  # (on a worker: what it shares with the test goes through Dask)
+        if task.town != "Bayside":
+            return real_stage(task)
+        secede()  # Northshore may be queued on this worker
+        # Northshore's future as the client sees it: finished before this error reaches it.
+        wait(Variable("Northshore").get(timeout=60), timeout=60)
+        with findings_kept([Finding("bay.tif", "dem", "a hole filled")]):
+            raise InputError("bay.tif", "dem", "a hole touches the water")
+
+    class Recording:
+        """The client, handing each town's task's future (the regional stage's first,
+        then the towns' in order) to the tasks through a Dask variable."""
+
+        def __init__(self, client):
+            self.client, self.towns = client, [None] + [t.name for t in at_sea.towns]
+
+        def __getattr__(self, name):
+            return getattr(self.client, name)
+
+        def submit(self, *args, **kwargs):
+            future = self.client.submit(*args, **kwargs)
+            town = self.towns.pop(0)
+            if town:
+                Variable(town, client=self.client).set(future)
+            return future
+
+    monkeypatch.setattr(fanout_run, "town_stage", town_stage)
+    short = dataclasses.replace(scenario, duration=30.0)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client, \
+            pytest.raises(InputError, match="a hole touches the water"):
+        run_fanout(at_sea, short, Recording(client))
+    assert [text for category, text in client_warnings if category is InputWarning] == [
+        "bay.tif, field 'dem': a hole filled (fan-out: town 'Bayside''s task)",
+        f"{TWO_TOWNS}, field 'town[1].extent': town 'Northshore' [139.88, 139.92, 42.1, "
+        "42.18] has no land cell on any grid: it lies entirely at sea, so its maps can show "
+        "no flooding. Check its extent (fan-out: town 'Northshore''s task)"]
 
 
 def test_a_tasks_warning_found_before_it_failed_is_shown_before_the_error(tmp_path, capsys,

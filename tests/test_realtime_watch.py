@@ -2,6 +2,7 @@
 an alert and corrupted synthetic gauge records in, published forecasts out; a kill in the
 middle of a forecast and a restart; bad configurations; a feed that sends garbage."""
 
+import csv
 import json
 import logging
 import os
@@ -534,6 +535,19 @@ def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, tw
     text = (item.parent / "coastal_maxima.csv").read_text()
     assert f"# no value at FP_Monai (Monai): {why}\n" in text
     assert "nan" not in text.lower() and "\nFP_Okushiri,Okushiri,139.47000,42.13000," in text
+    # Beside the listed position, where the value was sampled: FP_Okushiri's gauge km away.
+    assert "moved_m: the distance between the two (m, great circle)" in text
+    rows = {r["point"]: r for r in csv.DictReader(
+        line for line in text.splitlines() if not line.startswith("#"))}
+    sampled = {p: (float(r["sampled_lon"]), float(r["sampled_lat"])) for p, r in rows.items()}
+    assert sampled["FP_Okushiri"] == pytest.approx((x, y), abs=1e-5)
+    assert float(rows["FP_Okushiri"]["moved_m"]) == pytest.approx(km * 1e3, rel=5e-3)
+    assert sampled["FP_Kumaishi"] == pytest.approx((kumaishi.model_lon, kumaishi.model_lat),
+                                                   abs=1e-5)
+    assert float(rows["FP_Kumaishi"]["moved_m"]) > 0
+    for p in rows.keys() - {"FP_Okushiri", "FP_Kumaishi"}:  # in water where listed
+        r = rows[p]
+        assert (r["sampled_lon"], r["sampled_lat"], r["moved_m"]) == (r["lon"], r["lat"], "0")
     logged = [r.getMessage() for r in caplog.records if "FP_Monai" in r.getMessage()]
     assert len(logged) == 1 and why in logged[0]
 
@@ -566,6 +580,30 @@ def test_a_town_point_outside_the_grid_is_warned_at_start(setup, twin, tmp_path)
     assert list(gaps) == ["FP_Shimamaki"] and "region.toml" in gaps["FP_Shimamaki"]
     assert str(tmp_path) not in gaps["FP_Shimamaki"]  # (published: no local path)
     assert not gauges & {"FP_Shimamaki", "FP_Otobe", "FP_Esashi"}
+
+
+def test_a_town_point_in_the_outer_grids_last_cell_gets_its_gauge(setup, twin, tmp_path):
+    """The region's outer grid (2' cells) ends at 42.71 N, its last row of cells centred
+    at 42.693 N: FP_Shimamaki (140.00, 42.70), the point of its town Shimamaki, lies in
+    that row, inside the grid's edge (Grid.bounds), so it gets a gauge and no gap. Before,
+    the service took the grid to end a cell short of its north and east edges (at the
+    last cells' south-west corners) and warned that the point lay outside."""
+    _fresh(setup, tmp_path)
+    region = (twin["folder"] / "region.toml").read_text()
+    (tmp_path / "region.toml").write_text(
+        region.replace("extent = [138.3, 140.7, 41.0, 43.8]",
+                       "extent = [138.3, 140.05, 41.01, 42.71]")
+        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
+    config = WatchConfig.load(tmp_path / "watch.toml")
+    with pytest.warns(InputWarning) as start, WatchService(config, clock=ReplayClock()) \
+            as service:
+        grid = service.region.grid("coarse")
+        gauges = {g.name for g in service.region.gauges}
+        gaps = service.point_gaps
+    assert grid.y[-1] < 42.70 < grid.bounds[3] == pytest.approx(42.71)
+    assert not [str(w.message) for w in start if "outside" in str(w.message)]
+    assert gaps == {} and "FP_Shimamaki" in gauges
 
 
 def test_an_extension_gives_way_to_the_gauge_inversion(setup, tmp_path):

@@ -24,7 +24,8 @@ swapped, a quiet hole in a source raster) are kept by each task as
 :class:`~tsunami.errors.InputWarning` s naming the task and records in the result:
 raised in a worker, they would reach only its log. A task that fails hands back those it
 had found with its exception (:func:`~tsunami.errors.findings_kept`), and the client
-raises them before the error, which they may explain.
+raises them, with those of the towns' tasks finished by then (the others are cancelled),
+before the error, which they may explain.
 
 What differs from the two-way run: the towns do not feed back into the region, so the
 regional grids (and through them the other towns) do not see what a town's finer
@@ -357,8 +358,7 @@ def run_fanout(region: Region, scenario: Scenario, client,
         # Each town task gets only its own forcing and grids.
         futures = {town: client.submit(town_stage, client.scatter(task), pure=False)
                    for town, task in regional.tasks.items()}
-        towns = {town: _result(f, f"town {town!r}'s task", found)
-                 for town, f in futures.items()}
+        towns = _town_results(futures, found)
     finally:  # before a task's error too: a warning may say why it failed
         shown = dict.fromkeys(found)  # once each
         for text in shown:
@@ -396,6 +396,31 @@ def _result(future, task: str, found: list[str]) -> RegionalResult | TownResult:
         raise
     found.extend(f"{f} (fan-out: {task})" for f in result.findings)
     return result
+
+
+def _town_results(futures: dict, found: list[str]) -> dict[str, TownResult]:
+    """Each town's result (town -> its task's future), its findings added to ``found``
+    as :func:`_result` adds them. Once a task fails, the findings of every task finished
+    by then, done or failed, are added (town order), those still running are cancelled
+    and the first failed town's error is raised: a failed run stops without waiting out
+    the other towns' simulations, whose warnings the corrected run shows."""
+    from distributed import as_completed
+
+    for future in as_completed(futures.values()):
+        if future.status == "error":
+            break
+    towns, error = {}, None
+    for town, future in futures.items():
+        if future.status == "pending":
+            future.cancel()
+            continue
+        try:
+            towns[town] = _result(future, f"town {town!r}'s task", found)
+        except Exception as exc:
+            error = error or exc
+    if error is not None:
+        raise error
+    return towns
 
 
 def _peak_memory_mb() -> float:

@@ -69,6 +69,7 @@ from tsunami.atomic import atomic_path
 from tsunami.errors import Finding, InputError, input_warning
 from tsunami.fields import netcdf_encoding
 from tsunami.gauges import Gauge
+from tsunami.grid import EARTH_RADIUS
 from tsunami.names import check_name
 from tsunami.products import latest_forecast
 from tsunami.products.outbox import (
@@ -307,7 +308,7 @@ class WatchService:
             if pid in names:
                 continue
             where = f"forecast point {pid!r} of town {p.town!r} at ({p.lon:.4f}, {p.lat:.4f})"
-            if not _inside(region, p.lon, p.lat):
+            if not grids[0].contains(p.lon, p.lat):  # (its cells' edges, not centres)
                 # (Region.load keeps every town's extent inside the outer grid: only the
                 # point's town can tie a point outside it to this region)
                 if p.town in towns:
@@ -917,7 +918,9 @@ class WatchService:
             self._keep_alert_forecast(event.event_id, number, fields, maxima)
         # (a point the kept alert forecast has a value for has one in the envelope)
         missing = {p: why for p, why in {**self.point_gaps, **dry}.items() if p not in maxima}
-        (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, missing, self.db))
+        sampled = {g.name: (g.x, g.y) for g in self.region.gauges}
+        (work / "coastal_maxima.csv").write_text(_maxima_csv(maxima, missing, self.db,
+                                                             sampled))
         copies.append(work / "coastal_maxima.csv")
         props["tsunami:coastal_maxima_m"] = {p: round(v, 3) for p, v in maxima.items()}
         if missing:
@@ -1135,12 +1138,6 @@ def _stage(name: str, wall: dict[str, float], cpu: dict[str, float]):
         cpu[name] = time.process_time() - c0
 
 
-def _inside(region: Region, lon: float, lat: float) -> bool:
-    g = region.grid(region.grids[0].name)
-    x1, y1 = g.x0 + g.dx * (g.nx - 1), g.y0 + g.dy * (g.ny - 1)
-    return g.x0 <= lon <= x1 and g.y0 <= lat <= y1
-
-
 def _coastal_maxima(results, db: UnitSourceDatabase) -> tuple[dict[str, float],
                                                                 dict[str, str]]:
     """Largest sea-surface height (m) at each forecast point over the runs, and the
@@ -1163,14 +1160,25 @@ def _coastal_maxima(results, db: UnitSourceDatabase) -> tuple[dict[str, float],
 
 
 def _maxima_csv(maxima: dict[str, float], missing: dict[str, str],
-                db: UnitSourceDatabase) -> str:
+                db: UnitSourceDatabase, sampled: dict[str, tuple[float, float]]) -> str:
+    """coastal_maxima.csv: each point's maximum (m) where the database lists it and where
+    its gauge stood (``sampled``: point -> lon, lat, degrees), which a GIS user plots."""
     rows = ["# maximum sea-surface height (m above the still water level) at the forecast "
-            "points off each town, from the forecast's nested run(s) (EPSG:4326)"]
+            "points off each town, from the forecast's nested run(s) (EPSG:4326)",
+            "# lon, lat: the point as the database lists it (degrees); sampled_lon, "
+            "sampled_lat: where its gauge stood, the value's position (degrees): the "
+            f"nearest cell at least {MIN_POINT_DEPTH:g} m deep when the point's cell is not, "
+            "or the region's own gauge of that name; moved_m: the distance between the "
+            "two (m, great circle)"]
     rows += [f"# no value at {p} ({db.points[p].town}): {why}" for p, why in missing.items()]
-    rows.append("point,town,lon,lat,max_eta_m")
+    rows.append("point,town,lon,lat,max_eta_m,sampled_lon,sampled_lat,moved_m")
     for p, v in maxima.items():
         q = db.points[p]
-        rows.append(f"{p},{q.town},{q.lon:.5f},{q.lat:.5f},{v:.3f}")
+        where = ",,"  # (a value kept from an earlier forecast on a region since changed)
+        if p in sampled:
+            x, y = sampled[p]
+            where = f"{x:.5f},{y:.5f},{_great_circle_m(q.lon, q.lat, x, y):.0f}"
+        rows.append(f"{p},{q.town},{q.lon:.5f},{q.lat:.5f},{v:.3f},{where}")
     return "\n".join(rows) + "\n"
 
 
@@ -1206,14 +1214,20 @@ def _hypocentre_distance_km(a: EarthquakeAlert, b: EarthquakeAlert,
                             default_depth_m: float) -> float:
     """Straight-line distance (km) between two alerts' hypocentres (a sphere of the
     mean Earth radius; a missing depth is the default depth)."""
-    r = 6371.0
-    lat1, lat2 = np.radians(a.latitude), np.radians(b.latitude)
-    dlon = np.radians(b.longitude - a.longitude)
-    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
-        lat2) * np.sin(dlon / 2) ** 2))
+    surface = _great_circle_m(a.longitude, a.latitude, b.longitude, b.latitude) / 1e3
     dz = ((b.depth_m if b.depth_m is not None else default_depth_m)
           - (a.depth_m if a.depth_m is not None else default_depth_m)) / 1e3
-    return float(np.hypot(r * central, dz))
+    return float(np.hypot(surface, dz))
+
+
+def _great_circle_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance (m) between two points (degrees) on a sphere of the mean Earth radius
+    (haversine)."""
+    lat1, lat2 = np.radians(lat1), np.radians(lat2)
+    dlon = np.radians(lon2 - lon1)
+    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
+        lat2) * np.sin(dlon / 2) ** 2))
+    return float(EARTH_RADIUS * central)
 
 
 def _window_note(simulated_s: float, full_s: float, why: str, next_step: str) -> str:
