@@ -21,8 +21,11 @@ with first-order upwind advection, dropped where the still depth exceeds
 Performance notes. The face update is written without branches (selects only) and the
 interior faces are visited with unsigned indices: Numba then emits no negative-index
 wrap-around, and LLVM vectorises the loop (AVX2/AVX-512) with contiguous loads, about
-7x faster than the branchy scalar form. Faces next to the grid edge, which lack an
-upwind neighbour, go through the same function with the missing neighbours flagged.
+7x faster than the branchy scalar form. A row's faces are visited in blocks of one length
+(the last one overlapping the block before), so none falls into the loop's scalar
+remainder, which rounds differently: a symmetric problem stays bit-for-bit symmetric.
+Faces next to the grid edge, which lack an upwind neighbour, go through the same
+function with the missing neighbours flagged.
 
 Every face also checks whether its outflow over one step could exceed a quarter of the
 upwind cell's water; rows where that may happen are flagged in ``limit_rows`` for the
@@ -158,8 +161,10 @@ def x_faces_of_row(eta, h, n2, M, N, M_new, j, start, stop, inv_dx, inv_dy, f, d
     """Update interior x-faces start..stop-1 of row j; return whether any needs limiting.
 
     The faces 2..nx-2 (with upwind neighbours on both sides) go through the vectorised
-    loop together with the rest of their blocks (:func:`aligned_range`), faces 1 and nx-1
-    through the same function with the missing neighbours flagged."""
+    loop together with the rest of their blocks (:func:`aligned_range`), in blocks of one
+    length (:func:`block_start`: no face takes a scalar remainder, so a face and its
+    east-west mirror are computed alike); faces 1 and nx-1 through the same function with
+    the missing neighbours flagged."""
     ny, nx = eta.shape
     south_ok = j >= 1
     north_ok = j <= ny - 2
@@ -195,7 +200,8 @@ def y_faces_of_row(eta, h, n2, M, N, N_new, j, start, stop, inv_dx, inv_dy, f, c
     """Update y-faces start..stop-1 of face row j (1 <= j <= ny-1); return the limit flag.
 
     Columns 1..nx-2 go through the vectorised loop together with the rest of their blocks
-    (:func:`aligned_range`), the edge columns through the flagged path."""
+    (:func:`aligned_range`), in blocks of one length as the x-faces, the edge columns
+    through the flagged path."""
     ny, nx = eta.shape
     south_ok = j >= 2
     north_ok = j <= ny - 2
