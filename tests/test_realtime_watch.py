@@ -552,6 +552,18 @@ def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, tw
     assert len(logged) == 1 and why in logged[0]
 
 
+def _with_town_shimamaki(setup, twin, tmp_path, outer_extent: str) -> WatchConfig:
+    """The twin's watch set-up with the outer grid cut to ``outer_extent`` (degrees) and
+    the towns Okushiri and Shimamaki (whose point FP_Shimamaki is at 140.00 E, 42.70 N)."""
+    _fresh(setup, tmp_path)
+    region = (twin["folder"] / "region.toml").read_text()
+    (tmp_path / "region.toml").write_text(
+        region.replace("extent = [138.3, 140.7, 41.0, 43.8]", f"extent = {outer_extent}")
+        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
+        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
+    return WatchConfig.load(tmp_path / "watch.toml")
+
+
 def test_a_town_point_outside_the_grid_is_warned_at_start(setup, twin, tmp_path):
     """The region's outer grid ends at 140.05 E, 42.6 N: FP_Shimamaki (140.00, 42.70), the
     point of its town Shimamaki, lies outside, so that town's coastal maximum cannot be
@@ -559,14 +571,7 @@ def test_a_town_point_outside_the_grid_is_warned_at_start(setup, twin, tmp_path)
     service goes on (the products say why: tsunami:coastal_maxima_missing). FP_Otobe and
     FP_Esashi (140.08 E) lie outside too, but their towns are not the region's: nothing
     said. Before, the point was left out in silence."""
-    _fresh(setup, tmp_path)
-    region = (twin["folder"] / "region.toml").read_text()
-    (tmp_path / "region.toml").write_text(
-        region.replace("extent = [138.3, 140.7, 41.0, 43.8]",
-                       "extent = [138.3, 140.05, 41.0, 42.6]")
-        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
-        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
-    config = WatchConfig.load(tmp_path / "watch.toml")
+    config = _with_town_shimamaki(setup, twin, tmp_path, "[138.3, 140.05, 41.0, 42.6]")
     with pytest.warns(InputWarning) as start, WatchService(config, clock=ReplayClock()) \
             as service:
         gauges = {g.name for g in service.region.gauges}
@@ -588,14 +593,7 @@ def test_a_town_point_in_the_outer_grids_last_cell_gets_its_gauge(setup, twin, t
     that row, inside the grid's edge (Grid.bounds), so it gets a gauge and no gap. Before,
     the service took the grid to end a cell short of its north and east edges (at the
     last cells' south-west corners) and warned that the point lay outside."""
-    _fresh(setup, tmp_path)
-    region = (twin["folder"] / "region.toml").read_text()
-    (tmp_path / "region.toml").write_text(
-        region.replace("extent = [138.3, 140.7, 41.0, 43.8]",
-                       "extent = [138.3, 140.05, 41.01, 42.71]")
-        + '[[town]]\nname = "Okushiri"\nextent = [139.30, 139.70, 41.95, 42.30]\n'
-        + '[[town]]\nname = "Shimamaki"\nextent = [139.95, 140.03, 42.45, 42.55]\n')
-    config = WatchConfig.load(tmp_path / "watch.toml")
+    config = _with_town_shimamaki(setup, twin, tmp_path, "[138.3, 140.05, 41.01, 42.71]")
     with pytest.warns(InputWarning) as start, WatchService(config, clock=ReplayClock()) \
             as service:
         grid = service.region.grid("coarse")
