@@ -76,6 +76,22 @@ def test_region_errors_name_the_file_and_field(tmp_path, sloping_dem, bad, field
     assert str(path) in str(info.value) and field in str(info.value)
 
 
+def test_a_misplaced_town_is_reported_with_the_grids_bounds_as_written(tmp_path, sloping_dem):
+    """The error gives the outer grid's edges as the region file gives them, named and in
+    their unit: 139.5, not the 139.50000000000003 that x0 + nx dx rounds to."""
+    path = write(tmp_path / "r.toml", region_text() + textwrap.dedent("""
+        [[town]]
+        name = "Faraway"
+        extent = [139.6, 139.7, 41.7, 41.8]
+        """))
+    with pytest.raises(InputError) as info:
+        Region.load(path)
+    assert str(info.value).endswith("town 'Faraway' reaches outside grid 'outer' "
+                                    "(139...139.5 E, 41.6...42 N)")
+    assert Grid(nx=3, ny=2, x0=500000.0, y0=4.1e6, dx=0.1, dy=10.0,
+                name="m").bounds_text == "(x 500000...500000.3 m, y 4100000...4100020 m)"
+
+
 def test_malformed_toml_is_reported_with_its_file(tmp_path):
     path = write(tmp_path / "r.toml", "[region\nname = 'x'\n")
     with pytest.raises(InputError, match="malformed TOML"):

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from tsunami.dem import Raster, resample
 from tsunami.errors import Finding, InputError, input_warning
-from tsunami.grid import Grid
+from tsunami.grid import Grid, bounds_text
 
 #: A source whose largest sea-surface displacement over the outer grid's water is at most
 #: this share of its own peak (raster values, a fault's slip, a wave series' amplitude)
@@ -233,12 +233,10 @@ def _dem_field(region) -> str:
 
 
 def _bounds(grid: Grid, lonlat: bool = False) -> str:
-    west, south, east, north = grid.bounds
     if lonlat and grid.crs is not None and not grid.spherical:
-        west, south, east, north = transform_bounds(grid.crs, "EPSG:4326", *grid.bounds)
-    elif not (lonlat or grid.spherical):
-        return f"(x {west:g}...{east:g}, y {south:g}...{north:g})"
-    return f"({west:.3f}...{east:.3f} E, {south:.3f}...{north:.3f} N)"
+        return bounds_text(*transform_bounds(grid.crs, "EPSG:4326", *grid.bounds),
+                           degrees=True)
+    return grid.bounds_text
 
 
 def _raster_where(raster: Raster, grid: Grid) -> str:

@@ -20,6 +20,17 @@ EARTH_ROTATION = 7.2921e-5  # rad/s
 GRAVITY = 9.81  # m/s^2
 
 
+def bounds_text(west: float, south: float, east: float, north: float, degrees: bool) -> str:
+    """Bounds for a message, without float noise (140.2, not 140.20000000000002):
+    "(138.8...140.2 E, 41.2...42.8 N)" in degrees, "(x 500000...520000 m, y ... m)"
+    otherwise."""
+    def number(v: float) -> str:
+        return f"{v:.{6 if degrees else 2}f}".rstrip("0").rstrip(".")
+    if degrees:
+        return f"({number(west)}...{number(east)} E, {number(south)}...{number(north)} N)"
+    return f"(x {number(west)}...{number(east)} m, y {number(south)}...{number(north)} m)"
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Per-row metric factors the kernels need, in the state's precision.
@@ -111,6 +122,11 @@ class Grid:
     def bounds(self) -> tuple[float, float, float, float]:
         """(west, south, east, north) edges in CRS units."""
         return (self.x0, self.y0, self.x0 + self.nx * self.dx, self.y0 + self.ny * self.dy)
+
+    @property
+    def bounds_text(self) -> str:
+        """The bounds for a message (:func:`bounds_text`)."""
+        return bounds_text(*self.bounds, degrees=self.spherical)
 
     @property
     def units(self) -> str:

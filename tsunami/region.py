@@ -202,12 +202,12 @@ class Region:
         for k, g in enumerate(gauges):
             if not root_grid.contains(g.x, g.y):
                 raise InputError(path, f"gauge[{k}]", f"gauge {g.name!r} at ({g.x}, {g.y}) "
-                                 f"lies outside grid {root_grid.name!r} {root_grid.bounds}")
+                                 f"lies outside grid {root_grid.name!r} {root_grid.bounds_text}")
         for k, town in enumerate(towns):
             west, east, south, north = town.extent
             if not (root_grid.contains(west, south) and root_grid.contains(east, north)):
                 raise InputError(path, f"town[{k}].extent", f"town {town.name!r} reaches "
-                                 f"outside grid {root_grid.name!r} {root_grid.bounds}")
+                                 f"outside grid {root_grid.name!r} {root_grid.bounds_text}")
         return region
 
     # -- geometry ---------------------------------------------------------------------
@@ -241,8 +241,8 @@ class Region:
         # A child needs a ring of parent cells around it for its boundary and feedback.
         if i0 < 2 or j0 < 2 or i1 > parent.nx - 2 or j1 > parent.ny - 2:
             raise InputError(self.path, spec.field + ".extent", f"grid {name!r} must lie "
-                             f"inside its parent {parent.name!r} {parent.bounds} with at least "
-                             "two parent cells to spare on every side")
+                             f"inside its parent {parent.name!r} {parent.bounds_text} with at "
+                             "least two parent cells to spare on every side")
         if i1 - i0 < 2 or j1 - j0 < 2:
             raise InputError(self.path, spec.field + ".extent", "covers fewer than 2 x 2 "
                              "parent cells")
@@ -276,7 +276,7 @@ class Region:
                 layers.append((min(raster.resolution), dem, values))
         if not layers:
             raise InputError(self.path, "dem", f"no DEM source covers grid {grid.name!r} "
-                             f"{grid.bounds}")
+                             f"{grid.bounds_text}")
         layers.sort(key=lambda item: -item[0])
         elevation = np.full(grid.shape, np.nan)
         for _, _, values in layers:

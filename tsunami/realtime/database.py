@@ -157,7 +157,7 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
         if not grid.contains(lon, lat):
             if kind == FORECAST_POINT:
                 raise InputError(None, f"forecast point {pid}", f"({lon}, {lat}) lies "
-                                 f"outside grid {grid.name!r} {grid.bounds}")
+                                 f"outside grid {grid.name!r} {grid.bounds_text}")
             outside.append(pid)
             continue
         water = nearest_water(grid, depth, lon, lat)

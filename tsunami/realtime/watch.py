@@ -313,7 +313,7 @@ class WatchService:
                 # point's town can tie a point outside it to this region)
                 if p.town in towns:
                     gaps[pid] = (f"outside the outer grid {grids[0].name!r} "
-                                 f"{grids[0].bounds} of region {region.path.name}")
+                                 f"{grids[0].bounds_text} of region {region.path.name}")
                     input_warning(Finding(str(self.db.path), f"forecast point {pid}",
                                           f"{where} lies {gaps[pid]}: the town's coastal "
                                           "maximum is not published (move the point into "
