@@ -100,6 +100,17 @@ def test_garbage_and_binary_files_are_problems_not_errors(tmp_path):
     assert "P02.csv" in reasons
 
 
+def test_a_file_without_records_is_a_problem(tmp_path):
+    """An empty recording (a feed that wrote nothing, a header alone) is said, not
+    replayed as nothing in silence."""
+    (tmp_path / "P02.csv").write_text("")
+    (tmp_path / "802.csv").write_text("time,value\n")
+    records, problems = read_files(sorted(tmp_path.iterdir()), CATALOGUE)
+    assert not records
+    assert sorted(str(p) for p in problems) == [
+        "802.csv: the file holds no records", "P02.csv: the file holds no records"]
+
+
 def _records(n, start=T0, station="802", source="test", step_s=5):
     return [Record(station, start + i * step_s * 10**9, 0.01 * i, "m",
                    CATALOGUE[station].kind, source) for i in range(n)]

@@ -44,7 +44,7 @@ def read_files(paths: Iterable[str | Path], catalogue: StationCatalogue,
                ) -> tuple[list[Record], list[Problem]]:
     """Records of recorded files (station from each file name, module
     :func:`~tsunami.realtime.formats.station_for`), sorted by time; files of unknown
-    stations or formats become problems."""
+    stations or formats, and files without a record, become problems."""
     records: list[Record] = []
     problems: list[Problem] = []
     for path in map(Path, paths):
@@ -54,6 +54,8 @@ def read_files(paths: Iterable[str | Path], catalogue: StationCatalogue,
                                     "file name"))
             continue
         got, bad = read_file(path, station, fmt, epoch)
+        if not got and not bad:  # an empty recording: a feed that failed, say so
+            bad = [Problem(path.name, None, "the file holds no records")]
         records += got
         problems += bad
     records.sort(key=lambda r: r.time_ns)
