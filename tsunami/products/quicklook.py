@@ -31,8 +31,8 @@ from tsunami.maps import (
 from tsunami.products.layers import NODATA, Layer
 
 
-def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
-              title: str, finest: tuple[np.ndarray, str] | None = None) -> Path:
+def depth_map(path: Path, elevation: np.ndarray, layers: dict[str, Layer], title: str,
+              finest: tuple[np.ndarray, str] | None = None) -> Path:
     """Write the quick-look map of one town to ``path`` (PNG). ``finest``: the cells its
     finest grid covers (on the layers' lattice) and that grid's name, to outline where
     the resolution changes (a town window reaching past its 10 m grid shows coarser
