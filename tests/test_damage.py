@@ -19,7 +19,7 @@ import shapely
 import xarray as xr
 from affine import Affine
 from matplotlib.offsetbox import AnchoredOffsetbox
-from pyproj import CRS
+from pyproj import CRS, Transformer
 from scipy.stats import norm
 
 from tsunami.damage import (
@@ -755,14 +755,14 @@ def test_every_damage_file_names_its_forecast_and_no_local_path(written):
 def test_maps_and_charts_differ_between_forecasts_and_show_local_time(written, tmp_path):
     result, _, _ = written
     for number in ("1", "2"):
-        plots.quicklook_map(result, tmp_path / f"map{number}.png",
+        plots.quicklook_map(result, tmp_path / f"map{number}.png", result.grid.crs,
                             dict(FORECAST, forecast_number=number))
         plots.bar_chart(result, tmp_path / f"chart{number}.png",
                         dict(FORECAST, forecast_number=number))
     for kind in ("map", "chart"):
         one, two = ((tmp_path / f"{kind}{n}.png").read_bytes() for n in "12")
         assert one != two, kind
-    fig = plots.map_figure(result, FORECAST)
+    fig = plots.map_figure(result, result.grid.crs, FORECAST)
     texts = [t.get_text() for t in fig.axes[0].texts] + [  # the scale bar's label
         a.get_child().get_children()[0].get_text() for a in fig.axes[0].artists
         if isinstance(a, AnchoredOffsetbox)]
@@ -833,11 +833,43 @@ def test_damage_state_colours_stay_clear_of_the_depth_palette():
     assert min(steps) > 10  # neighbouring states are told apart too
 
 
+def test_the_damage_map_is_drawn_in_the_output_crs_of_the_quicklook_map(written):
+    """The field and buildings are in degrees; the map is in the output CRS (EPSG:6679,
+    JGD2011 zone XI, as the Okushiri quick-look maps): the buildings lie where pyproj puts
+    them in metres, the depth image covers the field's footprint there, one metre reads
+    the same both ways, and the axes say so."""
+    result, _, _ = written
+    crs = CRS.from_epsg(6679)
+    fig = plots.map_figure(result, crs, FORECAST)
+    ax = fig.axes[0]
+    points = result.buildings.geometry.representative_point()
+    to_plane = Transformer.from_crs(result.buildings.crs, crs, always_xy=True)
+    expected = np.column_stack(to_plane.transform(points.x, points.y))
+    drawn = np.concatenate([c.get_offsets() for c in ax.collections
+                            if len(c.get_offsets()) and not hasattr(c, "levels")])
+    np.testing.assert_allclose(np.sort(drawn, axis=0), np.sort(expected, axis=0), atol=0.01)
+    assert -69_000 < expected[:, 0].min() and expected[:, 1].max() < -216_000  # Aonae-ish
+    west, south, east, north = to_plane.transform_bounds(*TownField.from_dataset(
+        make_field(np.ones((40, 60)), crs="EPSG:4326", x0=139.45, y0=42.04, dx=0.0001)
+    ).bounds)
+    x0, x1 = ax.get_xlim()
+    y0, y1 = ax.get_ylim()
+    cell = 0.0001 * 111_320 * np.cos(np.deg2rad(42.042))  # the field's cell in metres
+    assert x0 == pytest.approx(west, abs=0.01) and x1 == pytest.approx(east, abs=1.5 * cell)
+    assert y1 == pytest.approx(north, abs=0.01) and y0 == pytest.approx(south, abs=1.5 * cell)
+    assert (x1 - x0) == pytest.approx(60 * cell, rel=0.03)  # metres, not degrees
+    assert ax.get_aspect() == 1.0
+    assert ax.get_xlabel() == "easting (m, EPSG:6679)"
+    assert ax.get_ylabel() == "northing (m, EPSG:6679)"
+    with pytest.raises(ValueError, match="projected"):
+        plots.map_figure(result, CRS.from_epsg(4326), FORECAST)
+
+
 def test_the_damage_map_key_stands_beside_the_map_and_hides_no_building():
     """Drawn in the map, the legend hid buildings in the lower left and the scale bar and
     north arrow those in the corners: legend, arrow and scale bar stand right of the map,
     clear of it and of both colour bars, inside the figure; the scale bar still measures
-    the map (geographic axes)."""
+    the map (axes in metres)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     rng = np.random.default_rng(5)
@@ -848,7 +880,7 @@ def test_the_damage_map_key_stands_beside_the_map_and_hides_no_building():
                             rng.uniform(42.0401, 42.0439, 30))  # some on sea cells
     result = assess(field, buildings_frame(points, crs="EPSG:4326"), params=FAST)
     assert (result.buildings["status"] == "on_sea_cell").any()
-    fig = plots.map_figure(result, FORECAST)
+    fig = plots.map_figure(result, CRS.from_epsg(6679), FORECAST)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()  # the constrained layout places map, colour bars and key
     renderer = canvas.get_renderer()
@@ -872,6 +904,5 @@ def test_the_damage_map_key_stands_beside_the_map_and_hides_no_building():
     label, bar = scale.get_child().get_children()
     value, unit = label.get_text().split()
     west, east = ax.get_xlim()
-    metres = (east - west) * plots.METRES_PER_DEGREE * np.cos(np.deg2rad(42.042))
-    expected = float(value) * {"m": 1.0, "km": 1000.0}[unit] / metres * map_box.width
+    expected = float(value) * {"m": 1.0, "km": 1000.0}[unit] / (east - west) * map_box.width
     assert bar.get_window_extent(renderer).width == pytest.approx(expected, abs=1.0)

@@ -372,7 +372,7 @@ def test_quicklook_titles_show_utc_and_japan_time(monkeypatch, tmp_path):
 
     titles = []
 
-    def capture(path, town, elevation, layers, title, finest=None):
+    def capture(path, elevation, layers, title, finest=None):
         titles.append(title)
         path.write_bytes(b"")
         return path

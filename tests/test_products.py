@@ -347,7 +347,7 @@ def test_the_quicklook_key_stands_beside_the_map_and_hides_no_data(tmp_path, mon
         source_grids="coarse fine")
     folder = publish({"bay": town}, tmp_path, info(1), crs=CRS.from_epsg(6677),
                      resolution=10.0)
-    (staged, _, elevation, layers, title), kwargs = calls[0]
+    (staged, elevation, layers, title), kwargs = calls[0]
     fig = depth_figure(elevation, layers, title, **kwargs)
     renderer = FigureCanvasAgg(fig).get_renderer()
     (ax,) = fig.axes

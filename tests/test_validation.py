@@ -5,6 +5,7 @@ judged metric misses its bound. The quick cases run in `make test`; the conical 
 full resolution is marked slow and runs in `make validate`.
 """
 
+import numpy as np
 import pytest
 
 from tsunami.validation import conical_island, format_table, registry
@@ -89,3 +90,29 @@ def test_waterline_runup_is_the_highest_ground_reached_not_the_highest_surface()
     assert waterline_runup(model, 1e-3) == 2.0  # the film is below the wetting depth
     assert waterline_runup(model) == 3.0  # counted above the model's dry depth
     assert np.isnan(waterline_runup(model, 1e-3, mask=ground > 3.5))
+
+
+def test_okushiri_runup_figure_keeps_its_legends_off_the_data():
+    """Drawn inside the survey-point map, its legend covered part of the coast: every
+    legend stands below the panels, clear of both axes, within the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tsunami.validation import okushiri
+
+    points = okushiri.survey_points()
+    model = points[:, 2] * np.where(np.arange(len(points)) % 7 == 0, 0.0, 1.1)
+    fig = okushiri.runup_figure(points, model, 1.1, 1.2)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    plots = [ax for ax in fig.axes if ax.get_title()]
+    assert len(plots) == 2
+    labels = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    assert {"Tohoku Univ. survey", "UJNR survey", "no modelled flooding within 200 m"
+            } <= set(labels)
+    assert not any(ax.get_legend() for ax in fig.axes)
+    for legend in fig.legends:
+        box = legend.get_window_extent(renderer)
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
+        for ax in fig.axes:  # the panels and the colour bar, labels and ticks included
+            assert not box.overlaps(ax.get_tightbbox(renderer)), (legend, ax)

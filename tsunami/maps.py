@@ -19,6 +19,7 @@ from matplotlib import font_manager
 from matplotlib.offsetbox import AnchoredOffsetbox, AuxTransformBox, TextArea, VPacker
 from matplotlib.patches import Rectangle
 from matplotlib.transforms import Transform, blended_transform_factory, offset_copy
+from pyproj import CRS
 
 LATIN_FONT = "DejaVu Sans"
 JAPANESE_FONT = "IPAexGothic"
@@ -104,3 +105,12 @@ def add_north_arrow(ax) -> None:
                 xytext=(0, -55), textcoords="offset points",
                 ha="center", va="center", fontsize=13, zorder=6,
                 arrowprops=dict(facecolor="k", width=5, headwidth=15, headlength=12))
+
+
+def label_projected_axes(ax, crs: CRS) -> None:
+    """Axis labels of a map drawn in the projected ``crs``, with units and the CRS (e.g.
+    ``easting (m, EPSG:6679)``), so that maps of one town drawn in one CRS say so alike."""
+    epsg = crs.to_epsg()
+    name = f"EPSG:{epsg}" if epsg else crs.name
+    ax.set_xlabel(f"easting (m, {name})")
+    ax.set_ylabel(f"northing (m, {name})")

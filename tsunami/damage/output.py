@@ -18,7 +18,8 @@ severe damage state):
 ``<name>_washed_away_range_<c>m.tif``  band 1: 5th, band 2: 95th percentile
 ``<name>_damage_summary.json``         town and district summaries, assumptions, params
 ``<name>_damage_summary.csv``          one row per area (town, then districts)
-``<name>_damage_map.png``              buildings by expected state over the depth field
+``<name>_damage_map.png``              buildings by expected state over the depth field,
+                                       in the output CRS (``output_crs``)
 ``<name>_damage_chart.png``            buildings per state (and people per depth class)
 =====================================  ==============================================
 
@@ -131,7 +132,7 @@ def write_result(result, folder: Path, name: str, forecast: dict[str, str]) -> l
     lap("summary")
     path = folder / f"{name}_damage_map.png"
     with atomic_path(path) as tmp:
-        quicklook_map(result, tmp, identity)
+        quicklook_map(result, tmp, result.grid.crs, identity)
     assets.append(Asset(path, f"{name}: buildings by expected damage state over inundation "
                         "depth", ["overview"], "image/png"))
     lap("map")

@@ -267,8 +267,7 @@ def town_products(name: str, ds: xr.Dataset, folder: Path, info: ForecastInfo,
     if len(sources) > 1 and "source_grid" in ds:
         source = reproject_field(ds, "source_grid", grid, Resampling.nearest)
         finest = (source == len(sources) - 1, sources[-1])
-    png = depth_map(folder / f"{name}_quicklook.png", name, elevation, by_name, title,
-                    finest=finest)
+    png = depth_map(folder / f"{name}_quicklook.png", elevation, by_name, title, finest=finest)
     assets.append(Asset(png, f"{name}: quick-look map", ["overview", "visual"]))
     return assets, (min(lon), min(lat), max(lon), max(lat))
 

@@ -21,12 +21,18 @@ from matplotlib.patches import Patch
 from scipy import ndimage
 
 from tsunami.depth_classes import DEPTH_CLASSES, hex_colour
-from tsunami.maps import add_north_arrow, add_scale_bar, legend_beside, map_style
+from tsunami.maps import (
+    add_north_arrow,
+    add_scale_bar,
+    label_projected_axes,
+    legend_beside,
+    map_style,
+)
 from tsunami.products.layers import NODATA, Layer
 
 
-def depth_map(path: Path, town: str, elevation: np.ndarray, layers: dict[str, Layer],
-              title: str, finest: tuple[np.ndarray, str] | None = None) -> Path:
+def depth_map(path: Path, elevation: np.ndarray, layers: dict[str, Layer], title: str,
+              finest: tuple[np.ndarray, str] | None = None) -> Path:
     """Write the quick-look map of one town to ``path`` (PNG). ``finest``: the cells its
     finest grid covers (on the layers' lattice) and that grid's name, to outline where
     the resolution changes (a town window reaching past its 10 m grid shows coarser
@@ -99,9 +105,7 @@ def _depth_figure(elevation: np.ndarray, layers: dict[str, Layer], title: str,
                               label=f"edge of {finest[1]}\n(coarser cells outside)"))
     legend_beside(ax, handles=handles, title="max inundation depth", fontsize=8,
                   title_fontsize=9)
-    epsg = depth_class.crs.to_epsg()
-    ax.set_xlabel(f"easting (m), EPSG:{epsg}" if epsg else "easting (m)")
-    ax.set_ylabel("northing (m)")
+    label_projected_axes(ax, depth_class.crs)
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.set_xlim(west, east)
     ax.set_ylim(south, north)

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from tsunami.diagnostics import aida
 from tsunami.validation import DATA, CaseResult, Metric
@@ -182,39 +183,42 @@ def field_comparison(outdir: Path | None = None) -> CaseResult:
 
 
 def _plot(path: Path, points: np.ndarray, model: np.ndarray, k: float, kappa: float) -> Path:
-    import matplotlib
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the saved image takes in the legends drawn below the panels
+    runup_figure(points, model, k, kappa).savefig(path, dpi=110, bbox_inches="tight")
+    return path
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 6))
+def runup_figure(points: np.ndarray, model: np.ndarray, k: float, kappa: float) -> Figure:
+    """Modelled against surveyed runup, and the survey points coloured by their ratio
+    (matplotlib without pyplot). ``points`` as :func:`survey_points`, ``model`` the
+    modelled runup (m, 0 where none nearby). The legends stand below the panels, each
+    under its own: drawn inside, the survey-point legend covered part of the coast."""
+    fig = Figure(figsize=(13, 6.5), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
     found = model > 0
-    for source, marker, label in ((0, "o", "Tohoku Univ."), (1, "^", "UJNR")):
+    for source, marker, label in ((0, "o", "Tohoku Univ. survey"), (1, "^", "UJNR survey")):
         sel = found & (points[:, 3] == source)
         ax1.scatter(points[sel, 2], model[sel], marker=marker, s=18, label=label)
     top = max(points[:, 2].max(), model.max()) * 1.05
-    ax1.plot([0, top], [0, top], "k-", lw=0.8)
-    ax1.plot([0, top], [0, 0.8 * top], "k:", lw=0.6)
+    ax1.plot([0, top], [0, top], "k-", lw=0.8, label="modelled = surveyed")
+    ax1.plot([0, top], [0, 0.8 * top], "k:", lw=0.6, label="0.8 and 1.25 x surveyed")
     ax1.plot([0, top], [0, 1.25 * top], "k:", lw=0.6)
     ax1.set_xlabel("surveyed runup (m)")
     ax1.set_ylabel(f"modelled runup within {RADIUS:.0f} m (m)")
     ax1.set_title(f"Okushiri 1993: Aida K = {k:.2f}, kappa = {kappa:.2f}")
-    ax1.legend()
     sc = ax2.scatter(points[:, 0], points[:, 1], c=np.where(found, model / points[:, 2], np.nan),
                      cmap="RdBu", vmin=0.5, vmax=1.5, s=20)
     ax2.scatter(points[~found, 0], points[~found, 1], marker="x", c="k", s=20,
-                label="no modelled flooding within 200 m")
-    plt.colorbar(sc, ax=ax2, label="modelled / surveyed runup")
+                label=f"no modelled flooding within {RADIUS:.0f} m")
+    fig.colorbar(sc, ax=ax2, label="modelled / surveyed runup")
     ax2.set_aspect(1 / np.cos(np.deg2rad(42.1)))
-    ax2.set_xlabel("longitude")
-    ax2.set_ylabel("latitude")
-    ax2.legend(loc="lower right", fontsize=8)
+    ax2.set_xlabel("longitude (degrees east)")
+    ax2.set_ylabel("latitude (degrees north)")
     ax2.set_title("survey points (positions corrected)")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    for ax, corner in ((ax1, "outside lower left"), (ax2, "outside lower right")):
+        fig.legend(*ax.get_legend_handles_labels(), loc=corner, ncol=2, fontsize=8)
+    return fig
 
 
 def _highest_runup(fields) -> float:
