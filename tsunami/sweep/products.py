@@ -33,6 +33,7 @@ from rasterio.warp import Resampling
 
 from tsunami import __version__
 from tsunami.fields import write_netcdf
+from tsunami.maps import label_projected_axes
 from tsunami.products.layers import NODATA, Layer, output_grid, reproject_field, write_cog
 from tsunami.products.outbox import publish, reserve_forecast_number
 from tsunami.products.stac import Asset, ForecastInfo
@@ -131,15 +132,15 @@ def town_probability_products(name: str, ds: xr.Dataset, folder: Path, info: For
         if variable == "exceedance_probability":
             exceedance.append(layer)
     elevation = reproject_field(ds, "elevation", grid, Resampling.bilinear)
-    png = exceedance_map(folder / f"{name}_exceedance.png", name, elevation, exceedance,
+    png = exceedance_map(folder / f"{name}_exceedance.png", elevation, exceedance,
                          f"{info.event_id}: {name}, probability of inundation deeper than "
                          f"each threshold over {count} scenarios ({ds.attrs['weights']})")
     assets.append(Asset(png, f"{name}: exceedance probability maps", ["overview", "visual"]))
     return assets
 
 
-def exceedance_map(path: Path, town: str, elevation: np.ndarray, layers: list[Layer],
-                   title: str) -> Path:
+def exceedance_map(path: Path, elevation: np.ndarray, layers: list[Layer], title: str
+                   ) -> Path:
     """Panels of exceedance probability (0-1) over the coastline, one per threshold."""
     west, south, east, north = layers[0].bounds
     extent = (west, east, south, north)
@@ -167,10 +168,11 @@ def exceedance_map(path: Path, town: str, elevation: np.ndarray, layers: list[La
         ax.set_ylim(south, north)
         ax.ticklabel_format(style="plain", useOffset=False)
         ax.tick_params(labelsize=7)
-    epsg = layers[0].crs.to_epsg()
-    axes[0][0].set_ylabel(f"northing (m), EPSG:{epsg}" if epsg else "northing (m)")
-    for ax in axes[0]:
-        ax.set_xlabel("easting (m)", fontsize=8)
+    for k, ax in enumerate(axes[0]):  # (the panels share the first one's northing)
+        label_projected_axes(ax, layers[0].crs)
+        ax.xaxis.label.set_fontsize(8)
+        if k:
+            ax.set_ylabel("")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="probability")
     fig.suptitle(title, fontsize=10)
     fig.savefig(path, dpi=100)
