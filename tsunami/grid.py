@@ -20,6 +20,16 @@ EARTH_ROTATION = 7.2921e-5  # rad/s
 GRAVITY = 9.81  # m/s^2
 
 
+def great_circle_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance (m) between two points (degrees) on a sphere of the mean Earth radius
+    (haversine)."""
+    lat1, lat2 = np.radians(lat1), np.radians(lat2)
+    dlon = np.radians(lon2 - lon1)
+    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
+        lat2) * np.sin(dlon / 2) ** 2))
+    return float(EARTH_RADIUS * central)
+
+
 @dataclass(frozen=True)
 class Metrics:
     """Per-row metric factors the kernels need, in the state's precision.
