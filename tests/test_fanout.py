@@ -9,7 +9,7 @@ bounds, fields and gauges; and two towns run as tasks of an in-process Dask clus
 the same fields and gauges as the stages run directly, written as a two-way run's. A
 town's task's input warnings (a town at sea) reach the client and the run's summary; a
 task's warnings found before it failed, and those of the towns' tasks finished by then,
-reach the user before its error.
+reach the user before its error, and the towns whose tasks it cancelled are named.
 """
 
 import dataclasses
@@ -316,24 +316,35 @@ def test_a_town_at_sea_is_reported_by_the_client_and_in_the_run_summary(region, 
 def test_when_a_town_fails_the_warnings_of_towns_done_by_then_are_shown_before_its_error(
         region, scenario, monkeypatch, client_warnings):
     """Bayside's task (first in town order) fails with an input error and a warning of
-    its own, after Northshore's task, moved out to sea, has finished: the client warns
-    Bayside's warning and Northshore's, once each, naming the town, then raises
+    its own, after Northshore's task, moved out to sea, has finished, while Southport's
+    (a third town, on a grid of its own south of the bay) is still running: the client
+    warns Bayside's warning and Northshore's, once each, naming the town, then that
+    Southport's task was cancelled unfinished (its warnings unknown), then raises
     Bayside's error. (Before, the client stopped at Bayside's error: Northshore's
-    warning was lost.)"""
-    from distributed import Client, LocalCluster, Variable, secede, wait
+    warning was lost; and it did not say which towns it cancelled.)"""
+    from distributed import Client, Event, LocalCluster, Variable, secede, wait
 
     from tsunami.errors import Finding, findings_kept
     from tsunami.fanout import run as fanout_run
 
-    at_sea = dataclasses.replace(region, towns=[
-        region.towns[0], dataclasses.replace(region.towns[1], extent=(139.88, 139.92, 42.1,
-                                                                      42.18))])
+    north = region.spec("north")
+    three = dataclasses.replace(
+        region,
+        grids=[*region.grids, dataclasses.replace(north, name="south", field="grid[4]",
+                                                  extent=(139.88, 140.04, 41.82, 41.9))],
+        towns=[region.towns[0],
+               dataclasses.replace(region.towns[1], extent=(139.88, 139.92, 42.1, 42.18)),
+               dataclasses.replace(region.towns[1], name="Southport",
+                                   extent=(139.88, 140.04, 41.82, 41.9))])
     real_stage = fanout_run.town_stage
 
     def town_stage(task):  # (on a worker: what it shares with the test goes through Dask)
-        if task.town != "Bayside":
+        if task.town == "Northshore":
             return real_stage(task)
         secede()  # Northshore may be queued on this worker
+        if task.town == "Southport":  # running until the client has given up on it
+            Event("release").wait(timeout=60)
+            raise AssertionError("Southport's task should have been cancelled")
         # Northshore's future as the client sees it: finished before this error reaches it.
         wait(Variable("Northshore").get(timeout=60), timeout=60)
         with findings_kept([Finding("bay.tif", "dem", "a hole filled")]):
@@ -344,7 +355,7 @@ def test_when_a_town_fails_the_warnings_of_towns_done_by_then_are_shown_before_i
         then the towns' in order) to the tasks through a Dask variable."""
 
         def __init__(self, client):
-            self.client, self.towns = client, [None] + [t.name for t in at_sea.towns]
+            self.client, self.towns = client, [None] + [t.name for t in three.towns]
 
         def __getattr__(self, name):
             return getattr(self.client, name)
@@ -359,14 +370,19 @@ def test_when_a_town_fails_the_warnings_of_towns_done_by_then_are_shown_before_i
     monkeypatch.setattr(fanout_run, "town_stage", town_stage)
     short = dataclasses.replace(scenario, duration=30.0)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, Client(cluster) as client, \
-            pytest.raises(InputError, match="a hole touches the water"):
-        run_fanout(at_sea, short, Recording(client))
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        try:
+            with pytest.raises(InputError, match="a hole touches the water"):
+                run_fanout(three, short, Recording(client))
+        finally:  # Southport's task ends (its result unused) before the cluster closes
+            Event("release", client=client).set()
     assert [text for category, text in client_warnings if category is InputWarning] == [
         "bay.tif, field 'dem': a hole filled (fan-out: town 'Bayside''s task)",
         f"{TWO_TOWNS}, field 'town[1].extent': town 'Northshore' [139.88, 139.92, 42.1, "
         "42.18] has no land cell on any grid: it lies entirely at sea, so its maps can show "
-        "no flooding. Check its extent (fan-out: town 'Northshore''s task)"]
+        "no flooding. Check its extent (fan-out: town 'Northshore''s task)",
+        "not finished, cancelled after town 'Bayside''s task failed: the tasks of towns "
+        "'Southport'; their input warnings, if any, are not shown (fan-out)"]
 
 
 def test_a_tasks_warning_found_before_it_failed_is_shown_before_the_error(tmp_path, capsys,

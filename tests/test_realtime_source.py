@@ -15,10 +15,14 @@ from scipy.ndimage import median_filter
 from tsunami.cli import main
 from tsunami.diagnostics import aida
 from tsunami.errors import InputError
+from tsunami.grid import Grid, great_circle_m
 from tsunami.realtime import database as database_module
 from tsunami.realtime.database import (
+    ForecastPoint,
     UnitSourceDatabase,
     build_database,
+    nearest_water,
+    place_points,
     read_forecast_points,
 )
 from tsunami.realtime.inversion import (
@@ -269,6 +273,30 @@ def _corrupted_records(twin, seed: int) -> dict[str, GaugeRecord]:
         value[np.abs(value - median) > 10 * spread + 0.1] = np.nan
         records[sid] = GaugeRecord(t, value)
     return records
+
+
+def test_a_point_moved_off_land_is_said_to_be_as_far_from_its_gauge_as_it_is():
+    """A forecast point in the west of a dry cell, water two cells east (0.01 degree
+    cells at 42 N): it is sampled at the centre of the nearest wet cell, and the distance
+    reported, in the warning too, is the great circle from the point itself to there
+    (1,909 m), as coastal_maxima.csv's moved_m gives it, not from its cell's centre
+    (1,652 m, two cell widths, as before)."""
+    grid = Grid(nx=8, ny=6, x0=139.0, y0=42.0, dx=0.01, dy=0.01, crs="EPSG:4326")
+    depth = np.zeros((6, 8))
+    depth[:, 6:] = 50.0
+    lon, lat = 139.0421, 42.0327  # in cell (row 3, column 4), centre (139.045, 42.035)
+    water = nearest_water(grid, depth, lon, lat)
+    assert (water.lon, water.lat) == (grid.x[6], grid.y[3]) == pytest.approx((139.065,
+                                                                              42.035))
+    gauge = great_circle_m(lon, lat, water.lon, water.lat)
+    assert round(gauge) == 1909 and water.distance_m == gauge
+    with pytest.warns(UserWarning) as moved:
+        (point,), _ = place_points(grid, depth, None, [ForecastPoint("FP", lon, lat)])
+    assert (point.model_lon, point.model_lat) == (water.lon, water.lat)
+    (message,) = [str(w.message) for w in moved]
+    assert message == ("forecast_point 'FP' at (139.0421, 42.0327) lies in a cell 0.0 m "
+                       "deep on grid 'grid': sampled 1909 m away at (139.0650, 42.0350), "
+                       "50 m deep")
 
 
 def test_database_build_is_resumable_with_provenance(twin):

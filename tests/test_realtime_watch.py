@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -478,8 +479,9 @@ def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, tw
     """The database lists FP_Okushiri in the middle of Okushiri Island (all four cells
     around it dry on the 2' grid; the database samples it at sea); the region has its own
     gauge FP_Monai, 30 km inland on Hokkaido. The service puts FP_Okushiri's gauge on the
-    nearest cell at least 1 m deep of the region's grid (an input warning at start), so
-    it has a value; FP_Monai's gauge stays dry: its maximum is left out with the reason
+    nearest cell at least 1 m deep of the region's grid (an input warning at start
+    saying how far from the listed point, as coastal_maxima.csv's moved_m), so it has a
+    value; FP_Monai's gauge stays dry: its maximum is left out with the reason
     (tsunami:coastal_maxima_missing, a comment in coastal_maxima.csv), logged once.
     Before, both were published as NaN: an item no strict JSON reader accepts."""
     import xarray as xr
@@ -545,6 +547,9 @@ def test_point_gauges_stand_in_water_and_a_point_without_value_is_said(setup, tw
     assert sampled["FP_Kumaishi"] == pytest.approx((kumaishi.model_lon, kumaishi.model_lat),
                                                    abs=1e-5)
     assert float(rows["FP_Kumaishi"]["moved_m"]) > 0
+    # The start warnings say the same distances, to the metre: from the listed point.
+    assert [re.search(r"sampled (\d+) m away", m)[1] for m in moved] == [
+        rows["FP_Okushiri"]["moved_m"], rows["FP_Kumaishi"]["moved_m"]]
     for p in rows.keys() - {"FP_Okushiri", "FP_Kumaishi"}:  # in water where listed
         r = rows[p]
         assert (r["sampled_lon"], r["sampled_lat"], r["moved_m"]) == (r["lon"], r["lat"], "0")

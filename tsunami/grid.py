@@ -20,6 +20,16 @@ EARTH_ROTATION = 7.2921e-5  # rad/s
 GRAVITY = 9.81  # m/s^2
 
 
+def great_circle_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance (m) between two points (degrees) on a sphere of the mean Earth radius
+    (haversine)."""
+    lat1, lat2 = np.radians(lat1), np.radians(lat2)
+    dlon = np.radians(lon2 - lon1)
+    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
+        lat2) * np.sin(dlon / 2) ** 2))
+    return float(EARTH_RADIUS * central)
+
+
 def bounds_text(west: float, south: float, east: float, north: float, degrees: bool) -> str:
     """Bounds for a message, without float noise (140.2, not 140.20000000000002):
     "(138.8...140.2 E, 41.2...42.8 N)" in degrees, "(x 500000...520000 m, y ... m)"
@@ -127,6 +137,13 @@ class Grid:
     def bounds_text(self) -> str:
         """The bounds for a message (:func:`bounds_text`)."""
         return bounds_text(*self.bounds, degrees=self.spherical)
+
+    def distance_m(self, x1: float, y1: float, x2: float, y2: float) -> float:
+        """Distance (m) between two points in the grid's coordinates: great circle on a
+        grid in degrees, straight on one in metres."""
+        if self.spherical:
+            return great_circle_m(x1, y1, x2, y2)
+        return float(np.hypot(x2 - x1, y2 - y1))
 
     @property
     def units(self) -> str:

@@ -24,8 +24,9 @@ swapped, a quiet hole in a source raster) are kept by each task as
 :class:`~tsunami.errors.InputWarning` s naming the task and records in the result:
 raised in a worker, they would reach only its log. A task that fails hands back those it
 had found with its exception (:func:`~tsunami.errors.findings_kept`), and the client
-raises them, with those of the towns' tasks finished by then (the others are cancelled),
-before the error, which they may explain.
+raises them, with those of the towns' tasks finished by then, before the error, which
+they may explain; the towns whose tasks were still running are cancelled, and named in a
+last warning (their own warnings are unknown).
 
 What differs from the two-way run: the towns do not feed back into the region, so the
 regional grids (and through them the other towns) do not see what a town's finer
@@ -402,23 +403,30 @@ def _town_results(futures: dict, found: list[str]) -> dict[str, TownResult]:
     """Each town's result (town -> its task's future), its findings added to ``found``
     as :func:`_result` adds them. Once a task fails, the findings of every task finished
     by then, done or failed, are added (town order), those still running are cancelled
-    and the first failed town's error is raised: a failed run stops without waiting out
-    the other towns' simulations, whose warnings the corrected run shows."""
+    and named in a last entry of ``found`` (their warnings are unknown: the list is not
+    complete), and the first failed town's error is raised: a failed run stops without
+    waiting out the other towns' simulations, whose warnings the corrected run shows."""
     from distributed import as_completed
 
     for future in as_completed(futures.values()):
         if future.status == "error":
             break
-    towns, error = {}, None
+    towns, cancelled, error, failed = {}, [], None, None
     for town, future in futures.items():
         if future.status == "pending":
             future.cancel()
+            cancelled.append(town)
             continue
         try:
             towns[town] = _result(future, f"town {town!r}'s task", found)
         except Exception as exc:
-            error = error or exc
+            if error is None:
+                error, failed = exc, town
     if error is not None:
+        if cancelled:
+            found.append(f"not finished, cancelled after town {failed!r}'s task failed: "
+                         f"the tasks of towns {', '.join(map(repr, cancelled))}; their input "
+                         "warnings, if any, are not shown (fan-out)")
         raise error
     return towns
 

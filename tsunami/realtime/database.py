@@ -172,7 +172,8 @@ def place_points(grid: Grid, depth: np.ndarray, stations: StationCatalogue | Non
 @dataclass(frozen=True)
 class Water:
     """Where a point is sampled (:func:`nearest_water`): ``lon``/``lat``, the distance
-    (m) from the point and the depths (m) of the point's cell and of the one sampled."""
+    (m, great circle) from the point itself, as coastal_maxima.csv's ``moved_m`` gives
+    it, and the depths (m) of the point's cell and of the one sampled."""
 
     lon: float
     lat: float
@@ -184,7 +185,7 @@ class Water:
     def describe(self) -> str:
         """What moving the point means, for a warning."""
         return (f"lies in a cell {max(self.cell_depth_m, 0):.1f} m deep on grid "
-                f"{self.grid!r}: sampled {self.distance_m / 1e3:.1f} km away at "
+                f"{self.grid!r}: sampled {self.distance_m:.0f} m away at "
                 f"({self.lon:.4f}, {self.lat:.4f}), {self.depth_m:.0f} m deep")
 
 
@@ -199,13 +200,14 @@ def nearest_water(grid: Grid, depth: np.ndarray, lon: float, lat: float) -> Wate
     wet_rows, wet_cols = np.nonzero(depth >= MIN_POINT_DEPTH)
     if not wet_rows.size:
         return None
-    # Nearest wet cell centre in metres (cell widths shrink with latitude).
+    # Nearest wet cell centre to the point's cell in metres (cell widths shrink with
+    # latitude); the distance reported is the point's own to it.
     widths, dy = grid.cell_widths()
-    dist = np.hypot((wet_cols - i) * widths[j], (wet_rows - j) * dy)
-    k = int(np.argmin(dist))
+    k = int(np.argmin(np.hypot((wet_cols - i) * widths[j], (wet_rows - j) * dy)))
     row, col = wet_rows[k], wet_cols[k]
-    return Water(float(grid.x[col]), float(grid.y[row]), float(dist[k]),
-                 float(depth[j, i]), float(depth[row, col]), grid.name)
+    x, y = float(grid.x[col]), float(grid.y[row])
+    return Water(x, y, grid.distance_m(lon, lat, x, y), float(depth[j, i]),
+                 float(depth[row, col]), grid.name)
 
 
 # -- the computation of one unit source (runs on a dask worker) ---------------------------

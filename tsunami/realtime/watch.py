@@ -69,7 +69,7 @@ from tsunami.atomic import atomic_path
 from tsunami.errors import Finding, InputError, input_warning
 from tsunami.fields import netcdf_encoding
 from tsunami.gauges import Gauge
-from tsunami.grid import EARTH_RADIUS
+from tsunami.grid import great_circle_m
 from tsunami.names import check_name
 from tsunami.products import latest_forecast
 from tsunami.products.outbox import (
@@ -1177,7 +1177,7 @@ def _maxima_csv(maxima: dict[str, float], missing: dict[str, str],
         where = ",,"  # (a value kept from an earlier forecast on a region since changed)
         if p in sampled:
             x, y = sampled[p]
-            where = f"{x:.5f},{y:.5f},{_great_circle_m(q.lon, q.lat, x, y):.0f}"
+            where = f"{x:.5f},{y:.5f},{great_circle_m(q.lon, q.lat, x, y):.0f}"
         rows.append(f"{p},{q.town},{q.lon:.5f},{q.lat:.5f},{v:.3f},{where}")
     return "\n".join(rows) + "\n"
 
@@ -1214,20 +1214,10 @@ def _hypocentre_distance_km(a: EarthquakeAlert, b: EarthquakeAlert,
                             default_depth_m: float) -> float:
     """Straight-line distance (km) between two alerts' hypocentres (a sphere of the
     mean Earth radius; a missing depth is the default depth)."""
-    surface = _great_circle_m(a.longitude, a.latitude, b.longitude, b.latitude) / 1e3
+    surface = great_circle_m(a.longitude, a.latitude, b.longitude, b.latitude) / 1e3
     dz = ((b.depth_m if b.depth_m is not None else default_depth_m)
           - (a.depth_m if a.depth_m is not None else default_depth_m)) / 1e3
     return float(np.hypot(surface, dz))
-
-
-def _great_circle_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
-    """Distance (m) between two points (degrees) on a sphere of the mean Earth radius
-    (haversine)."""
-    lat1, lat2 = np.radians(lat1), np.radians(lat2)
-    dlon = np.radians(lon2 - lon1)
-    central = 2 * np.arcsin(np.sqrt(np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(
-        lat2) * np.sin(dlon / 2) ** 2))
-    return float(EARTH_RADIUS * central)
 
 
 def _window_note(simulated_s: float, full_s: float, why: str, next_step: str) -> str:
