@@ -13,9 +13,19 @@ of it cannot be over-drained, so elsewhere the limiter is exactly the identity.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, prange
 
-from tsunami.kernels.scalar import FASTMATH, aligned_range, span_union, typed
+from tsunami.kernels.scalar import (
+    FASTMATH,
+    aligned_range,
+    block_start,
+    block_width,
+    span_union,
+    typed,
+)
+
+U1 = np.uint64(1)
 
 
 @njit(inline="always", cache=True)
@@ -39,14 +49,21 @@ def limit_outflow(eta, h, M, N, inv_dx_c, inv_dy, cos_north, cos_south, dt, col_
     one = typed(1.0, dt)
     for j in prange(ny):
         if row_limited(limit_rows, j):
+            # In blocks of one length, as the momentum kernel's faces: a cell and its
+            # east-west mirror then take the same code (on AVX-512 a 9-cell row's ninth
+            # cell took the scalar remainder, its mirror the vector epilogue: 1 ulp).
             lo, hi = aligned_range(col_lo[j], col_hi[j], 0, nx)
-            for i in range(lo, hi):
-                outflow = dt * (
-                    (max(M[j, i + 1], zero) - min(M[j, i], zero)) * inv_dx_c[j]
-                    + (max(N[j + 1, i], zero) * cos_north[j]
-                       - min(N[j, i], zero) * cos_south[j]) * inv_dy)
-                available = eta[j, i] + h[j, i]
-                ratio[j, i] = available / outflow if outflow > available else one
+            width = block_width(nx)
+            for k in range((hi - lo + width - 1) // width):
+                base = np.uint64(block_start(lo, hi, width, k))
+                for offset in range(np.uint64(width)):
+                    i = base + offset
+                    outflow = dt * (
+                        (max(M[j, i + U1], zero) - min(M[j, i], zero)) * inv_dx_c[j]
+                        + (max(N[j + 1, i], zero) * cos_north[j]
+                           - min(N[j, i], zero) * cos_south[j]) * inv_dy)
+                    available = eta[j, i] + h[j, i]
+                    ratio[j, i] = available / outflow if outflow > available else one
     for j in prange(ny + 1):
         here = j < ny and row_limited(limit_rows, j) and col_lo[j] < col_hi[j]
         below = j >= 1 and row_limited(limit_rows, j - 1) and col_lo[j - 1] < col_hi[j - 1]
