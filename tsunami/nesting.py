@@ -77,6 +77,20 @@ class Coupling:
     def cols(self) -> int:
         return self.child.grid.nx // self.ratio
 
+    def feed_flow_maximum(self, name: str, parent_values: np.ndarray) -> None:
+        """Overwrite the parent's flow maximum ``name`` (``parent_values``: its
+        ``speed_max`` or ``momentum_flux_max``) under the child with the child's highest
+        in each block (the child's own read first, so a grandchild's reach it).
+
+        The parent's own maxima there come from the child's averaged state, whose face
+        depths over partly dry blocks are no flow depths (192 m/s under Aonae_10m), so
+        they never stay: :class:`NestedModel` has the parent call this whenever its
+        maxima are read. The parent's kernels only raise them, and the child's are
+        running maxima too, so this gives what writing them after every parent step gave.
+        """
+        restrict_max(getattr(self.child, name), parent_values, self.row0, self.col0,
+                     self.ratio)
+
     def parent_edges(self) -> dict[str, np.ndarray]:
         """Parent fluxes along the child's edges at child resolution (keys: sides), the
         flow depths they were shared out with (keys ``depth_<side>``), and for an fv2
@@ -132,16 +146,6 @@ class Coupling:
     def feed_back(self) -> None:
         p, c = self.parent, self.child
         restrict_surface(c.eta, p.eta, self.row0, self.col0, self.ratio)
-        # The parent's flow maxima under the child are the child's highest in each
-        # block: its own there come from the child's averaged state, whose face depths
-        # over partly dry blocks are no flow depths (192 m/s under Aonae_10m). Set last
-        # in each parent step, so the parent's own values never stay. (A recorded
-        # stand-in parent, tsunami.fanout's, keeps no maxima, nor does a parent built
-        # with flow_maxima=False.)
-        for name in ("speed_max", "momentum_flux_max"):
-            if hasattr(p, name):
-                restrict_max(getattr(c, name), getattr(p, name), self.row0, self.col0,
-                             self.ratio)
         restrict_fluxes(c.M, c.N, p.M, p.N, self.row0, self.col0, self.ratio)
         if p.scheme == "fv2":
             child_q = (c.qx, c.qy) if c.scheme == "fv2" else _cell_discharges(c)
@@ -215,6 +219,10 @@ class NestedModel:
         for c in self.couplings:
             if hasattr(c.parent, "time_step_cells"):  # (not a recorded stand-in parent)
                 c.parent.time_step_cells[c.row0:c.row0 + c.rows, c.col0:c.col0 + c.cols] = 0
+            # Likewise their flow maxima, whenever read. (A recorded stand-in parent,
+            # tsunami.fanout's, keeps none, nor does one built with flow_maxima=False.)
+            if getattr(c.parent, "flow_maxima", False):
+                c.parent.flow_maxima_feeds.append(c.feed_flow_maximum)
         self._prepared = False
         # Called with each grid's model right after every step of that grid (before its
         # children catch up): tsunami.fanout records a town's boundary forcing here.
