@@ -299,6 +299,21 @@ def test_a_point_moved_off_land_is_said_to_be_as_far_from_its_gauge_as_it_is():
                        "50 m deep")
 
 
+def test_a_point_on_land_is_moved_to_the_wet_cell_nearest_itself_not_its_cells_centre():
+    """The point lies near the north edge of a dry cell; water two cells east of that
+    cell (1,652 m from its centre, 1,968 m from the point) and two cells north (2,224 m
+    from its centre, 1,696 m from the point). It is sampled in the northern one, the
+    water nearest where the gauge stands (chosen from the cell's centre before)."""
+    grid = Grid(nx=8, ny=6, x0=139.0, y0=42.0, dx=0.01, dy=0.01, crs="EPSG:4326")
+    depth = np.zeros((6, 8))
+    depth[3, 6] = depth[5, 4] = 50.0
+    lon, lat = 139.0421, 42.0399  # in cell (row 3, column 4), centre (139.045, 42.035)
+    water = nearest_water(grid, depth, lon, lat)
+    assert (water.lon, water.lat) == (grid.x[4], grid.y[5])
+    assert round(water.distance_m) == round(great_circle_m(lon, lat, grid.x[4], grid.y[5]))
+    assert water.distance_m < great_circle_m(lon, lat, grid.x[6], grid.y[3])
+
+
 def test_database_build_is_resumable_with_provenance(twin):
     db, report = twin["db"], twin["report"]
     assert 0 < twin["done_before"] < len(twin["zone"])

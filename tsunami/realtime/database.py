@@ -192,7 +192,7 @@ class Water:
 def nearest_water(grid: Grid, depth: np.ndarray, lon: float, lat: float) -> Water | None:
     """Where a point at (``lon``, ``lat``) inside ``grid`` is sampled: the point itself if
     its cell is at least :data:`MIN_POINT_DEPTH` deep (``depth``, m, on ``grid``), else
-    the centre of the nearest cell that is (None if no cell is)."""
+    the centre of the cell that is nearest the point (None if no cell is)."""
     j = min(int((lat - grid.y0) / grid.dy), grid.ny - 1)
     i = min(int((lon - grid.x0) / grid.dx), grid.nx - 1)
     if depth[j, i] >= MIN_POINT_DEPTH:
@@ -200,10 +200,13 @@ def nearest_water(grid: Grid, depth: np.ndarray, lon: float, lat: float) -> Wate
     wet_rows, wet_cols = np.nonzero(depth >= MIN_POINT_DEPTH)
     if not wet_rows.size:
         return None
-    # Nearest wet cell centre to the point's cell in metres (cell widths shrink with
-    # latitude); the distance reported is the point's own to it.
+    # The wet cell centre nearest the point itself (east and north offsets in metres,
+    # cell widths shrinking with latitude): from the point's cell's centre instead, a
+    # point near its cell's edge was moved past a nearer wet cell.
     widths, dy = grid.cell_widths()
-    k = int(np.argmin(np.hypot((wet_cols - i) * widths[j], (wet_rows - j) * dy)))
+    east = (grid.x[wet_cols] - lon) / grid.dx * widths[wet_rows]
+    north = (grid.y[wet_rows] - lat) / grid.dy * dy
+    k = int(np.argmin(np.hypot(east, north)))
     row, col = wet_rows[k], wet_cols[k]
     x, y = float(grid.x[col]), float(grid.y[row])
     return Water(x, y, grid.distance_m(lon, lat, x, y), float(depth[j, i]),
