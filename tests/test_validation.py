@@ -116,3 +116,37 @@ def test_okushiri_runup_figure_keeps_its_legends_off_the_data():
         assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1)
         for ax in fig.axes:  # the panels and the colour bar, labels and ticks included
             assert not box.overlaps(ax.get_tightbbox(renderer)), (legend, ax)
+
+
+def test_making_figures_leaves_the_callers_matplotlib_backend_alone(tmp_path):
+    """Validation cases and source estimates draw on matplotlib Figures without pyplot:
+    a notebook or a GUI that imports them and has them plot keeps its backend (they
+    switched every caller to Agg, on import for the Tohoku case and the estimator, so a
+    notebook's plots stopped showing)."""
+    import subprocess
+    import sys
+    from textwrap import dedent
+
+    code = dedent(f"""
+        from pathlib import Path
+        import matplotlib
+        matplotlib.use("svg")
+        import numpy as np
+        import tsunami.realtime.estimate
+        from tsunami.validation import synthetic_coast, tohoku2011
+        t = np.arange(0.0, 600.0, 60.0)
+        observed = {{"G1": (t, np.sin(t)), "G2": (t, -np.sin(t))}}
+        modelled = {{"G1": (t, np.cos(t)), "G2": (t, -np.cos(t))}}
+        tohoku2011._plot_forward(Path({str(tmp_path / "gauges.png")!r}), observed, modelled,
+                                 "test")
+        runs = [synthetic_coast.CoastRun(s, scheme, 1e4 * (1 + s / 100), 5.0, 2.0, 10,
+                                         1.0 / s, 1.0 / s, None)
+                for s in (20.0, 10.0, 5.0) for scheme in ("leapfrog", "fv2")]
+        synthetic_coast._plot(Path({str(tmp_path / "coast.png")!r}), runs, runs[-1])
+        print(matplotlib.get_backend())
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["svg"]
+    assert (tmp_path / "gauges.png").stat().st_size > 0
+    assert (tmp_path / "coast.png").stat().st_size > 0

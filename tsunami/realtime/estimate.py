@@ -25,14 +25,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import rasterio
 from affine import Affine
 from matplotlib.collections import PolyCollection
+from matplotlib.figure import Figure
 
 from tsunami.atomic import atomic_path
 from tsunami.source.table import REQUIRED_COLUMNS
@@ -234,7 +231,8 @@ class SourceEstimate:
                   max(ys.min() - pad, y[0]), min(ys.max() + pad, y[-1])]
         aspect = 1.0 / math.cos(math.radians(0.5 * (extent[2] + extent[3]))) \
             if grid.spherical else 1.0
-        fig, axes = plt.subplots(1, 2, figsize=(13, 7.5), constrained_layout=True)
+        fig = Figure(figsize=(13, 7.5), constrained_layout=True)
+        axes = fig.subplots(1, 2)
         top = max(float(self.slip.max()), 1e-3)
         collection = PolyCollection(polygons, array=self.slip, cmap="hot_r", clim=(0, top),
                                     edgecolors="0.4", linewidths=0.5)
@@ -269,15 +267,14 @@ class SourceEstimate:
         fig.suptitle(self.title())
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, format="png")
-        plt.close(fig)
         return path
 
     def plot_fit(self, path: str | Path) -> Path:
         """Observed (black) and fitted (red) records in each station's window."""
         path = Path(path)
         n = max(len(self.stations), 1)
-        fig, axes = plt.subplots(n, 1, figsize=(9, 1.9 * n + 1), squeeze=False,
-                                 constrained_layout=True)
+        fig = Figure(figsize=(9, 1.9 * n + 1), constrained_layout=True)
+        axes = fig.subplots(n, 1, squeeze=False)
         for ax, s in zip(axes[:, 0], self.stations, strict=False):
             ax.plot(s.times / 60, s.observed, "k.", ms=2.5, label="observed (used)")
             ax.plot(s.times / 60, s.predicted, "r-", lw=1.2, label="fitted")
@@ -294,7 +291,6 @@ class SourceEstimate:
         fig.suptitle(self.title(), fontsize=10)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=100, format="png")
-        plt.close(fig)
         return path
 
 

@@ -153,12 +153,10 @@ def thacker_parabolic_bowl(outdir: Path | None = None, periods: float = 2.0,
 
 
 def _plot_thacker(path, grid, depth, recorder, times, a, h0, b, period):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     ax.fill_between(grid.x, -depth, -h0 * 1.2, color="0.8", lw=0)
     picks = times[[7, 15, 23, 31]]
     for k, t in enumerate(picks):
@@ -174,5 +172,4 @@ def _plot_thacker(path, grid, depth, recorder, times, a, h0, b, period):
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

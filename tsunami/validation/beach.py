@@ -183,13 +183,11 @@ def bp4_breaking(outdir: Path | None = None) -> CaseResult:
 
 
 def _plot_profiles(path: Path, title: str, run: BeachRun, refs: dict, xlim, reference: str):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     times = sorted(refs)
-    fig, axes = plt.subplots(len(times), 1, figsize=(8, 1.9 * len(times)), sharex=True)
+    fig = Figure(figsize=(8, 1.9 * len(times)))
+    axes = fig.subplots(len(times), 1, sharex=True)
     beach = np.where(run.x < COT_BETA, run.x / COT_BETA, 1.0)
     for ax, t in zip(np.atleast_1d(axes), times, strict=True):
         x_ref, eta_ref = refs[t]
@@ -207,7 +205,6 @@ def _plot_profiles(path: Path, title: str, run: BeachRun, refs: dict, xlim, refe
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 

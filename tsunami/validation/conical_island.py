@@ -239,13 +239,11 @@ def case_c(outdir: Path | None = None, dx: float = 0.025) -> CaseResult:
 
 
 def _plot(outdir: Path, name: str, run: IslandRun) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     outdir.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
     ax.fill_between(run.runup_angles, 80 * run.runup_measured, 120 * run.runup_measured,
                     color="0.88", label="NTHMP +-20 %")
     ax.plot(run.runup_angles, 100 * run.runup_measured, "ko", ms=4, label="laboratory (NTHMP)")
@@ -261,10 +259,10 @@ def _plot(outdir: Path, name: str, run: IslandRun) -> list[Path]:
     fig.tight_layout()
     runup_png = outdir / f"{name}_runup.png"
     fig.savefig(runup_png, dpi=110)
-    plt.close(fig)
 
     names = list(run.measured)
-    fig, axes = plt.subplots(len(names), 1, figsize=(8, 1.5 * len(names)), sharex=True)
+    fig = Figure(figsize=(8, 1.5 * len(names)))
+    axes = fig.subplots(len(names), 1, sharex=True)
     for ax, n in zip(axes, names, strict=True):
         ax.plot(run.measured_time, 100 * run.measured[n], "k-", lw=0.8, label="laboratory")
         ax.plot(run.gauge_time, 100 * run.gauges[n], "C0-", lw=1.0, label="model")
@@ -276,10 +274,10 @@ def _plot(outdir: Path, name: str, run: IslandRun) -> list[Path]:
     fig.tight_layout()
     gauge_png = outdir / f"{name}_gauges.png"
     fig.savefig(gauge_png, dpi=110)
-    plt.close(fig)
 
     grid = run.model.grid
-    fig, axes = plt.subplots(1, len(run.snapshots), figsize=(4 * len(run.snapshots), 4))
+    fig = Figure(figsize=(4 * len(run.snapshots), 4))
+    axes = fig.subplots(1, len(run.snapshots))
     for ax, (t, eta) in zip(np.atleast_1d(axes), sorted(run.snapshots.items()), strict=True):
         level = np.nanmax(np.abs(eta)) * 0.8
         ax.imshow(eta, origin="lower", extent=grid.bounds[0:1] + grid.bounds[2:3]
@@ -293,5 +291,4 @@ def _plot(outdir: Path, name: str, run: IslandRun) -> list[Path]:
     fig.tight_layout()
     snap_png = outdir / f"{name}_snapshots.png"
     fig.savefig(snap_png, dpi=100)
-    plt.close(fig)
     return [runup_png, gauge_png, snap_png]

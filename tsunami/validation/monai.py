@@ -146,13 +146,11 @@ def bp7(outdir: Path | None = None, coarsen: int = 1) -> CaseResult:
 
 
 def _plot(path: Path, runs: dict[str, MonaiRun]) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     t_lab, lab = measured_gauges()
-    fig, axes = plt.subplots(len(GAUGES), 1, figsize=(8, 7), sharex=True)
+    fig = Figure(figsize=(8, 7))
+    axes = fig.subplots(len(GAUGES), 1, sharex=True)
     for ax, name in zip(axes, GAUGES, strict=True):
         ax.plot(t_lab, 100 * lab[name], "k-", lw=1, label="laboratory")
         for k, (scheme, run) in enumerate(runs.items()):
@@ -165,5 +163,4 @@ def _plot(path: Path, runs: dict[str, MonaiRun]) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

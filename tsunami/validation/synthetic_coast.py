@@ -139,12 +139,10 @@ def synthetic_coast(outdir: Path | None = None,
 
 
 def _plot(path: Path, runs: list[CoastRun], reference: CoastRun) -> Path:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = Figure(figsize=(12, 4.5))
+    ax1, ax2 = fig.subplots(1, 2)
     for scheme, marker in (("leapfrog", "o"), ("fv2", "s")):
         sel = [r for r in runs if r.scheme == scheme and r is not reference]
         err = [max(abs(r.area_m2 / reference.area_m2 - 1), abs(r.runup_m / reference.runup_m - 1))
@@ -164,5 +162,4 @@ def _plot(path: Path, runs: list[CoastRun], reference: CoastRun) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

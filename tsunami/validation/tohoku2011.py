@@ -36,11 +36,8 @@ import dataclasses
 import time
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 from scipy.signal import butter, sosfiltfilt
 
 from tsunami.diagnostics import aida
@@ -309,8 +306,8 @@ def case(out: Path | None) -> CaseResult:
 
 
 def _plot_forward(path: Path, observed: dict, modelled: dict, label: str) -> Path:
-    fig, axes = plt.subplots(len(observed), 1, figsize=(9, 2.0 * len(observed) + 0.8),
-                             sharex=True, constrained_layout=True)
+    fig = Figure(figsize=(9, 2.0 * len(observed) + 0.8), constrained_layout=True)
+    axes = fig.subplots(len(observed), 1, sharex=True)
     for ax, (sid, (t, eta)) in zip(axes, observed.items(), strict=True):
         tm, em = modelled[sid]
         ax.plot(t / 60, eta, "k-", lw=0.8, label="observed (processed)")
@@ -322,5 +319,4 @@ def _plot_forward(path: Path, observed: dict, modelled: dict, label: str) -> Pat
     axes[-1].set_xlabel("minutes after the origin (05:46:24 UTC)")
     fig.suptitle("2011 Tohoku-oki: records and the Satake et al. (2013) model on ETOPO1 1'")
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
