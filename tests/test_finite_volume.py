@@ -294,3 +294,34 @@ def test_nested_runs_report_no_speed_the_physics_cannot_produce():
         edge = np.zeros(speed.shape, bool)
         edge[[0, -1], :] = edge[:, [0, -1]] = True
         assert speed[edge].max() <= 1.5 * speed[~edge].max() + 0.1, scheme
+
+
+def test_fv2_rows_handed_to_threads_as_they_come_free_give_the_same_bits(monkeypatch):
+    """fv2's kernels hand rows to the threads a few at a time (model.FV2_ROW_CHUNK,
+    Numba's dynamic scheduling) instead of one contiguous share each: which thread takes
+    a row, and when, must not change a bit (no kernel sums across rows)."""
+    import numba
+
+    from tsunami.bench import coastal_test_model
+
+    def run(chunk: int) -> ShallowWaterModel:
+        monkeypatch.setattr("tsunami.model.FV2_ROW_CHUNK", chunk)
+        coast = coastal_test_model(96)
+        model = ShallowWaterModel(coast.grid, np.asarray(coast.h), manning=0.025,
+                                  scheme="fv2", boundaries=coast.boundaries)
+        model.set(eta=np.where(coast.h > 0, coast.eta, 0.0))
+        for _ in range(400):
+            model.step()
+        return model
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        dynamic, static = run(1), run(0)
+    finally:
+        numba.set_num_threads(threads)
+    assert np.sum(~dynamic.initially_wet & np.isfinite(dynamic.eta_max)) > 20  # it floods
+    for name in ("eta", "qx", "qy", "eta_max", "speed_max", "momentum_flux_max",
+                 "arrival_time"):
+        assert np.array_equal(getattr(dynamic, name), getattr(static, name),
+                              equal_nan=True), name
