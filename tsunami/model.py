@@ -54,8 +54,8 @@ FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine
 STEP_MARGIN = 1.1
 # fv2's kernels hand rows to the threads this many at a time, as they come free (Numba's
 # dynamic scheduling), not one contiguous share each: rows cost unequal amounts (their
-# active spans, wet and dry cells), and on Aonae_10m (the sea in the south, the town in
-# the north) one thread idled a quarter of each step. The results are the same bits: every
+# active spans, wet and dry cells): on Aonae_10m (the sea in the south, the town in the
+# north) fv2 steps took a quarter less time so (README, "Performance"). Same bits: every
 # row is computed alike whichever thread takes it (no kernel sums across rows).
 FV2_ROW_CHUNK = 8
 BLOWUP_COURANT = 1.5  # a Courant number above this is a blow-up (check_health)
@@ -207,7 +207,8 @@ class ShallowWaterModel:
         self._momentum_flux_max = np.zeros_like(self._speed_max) if self.flow_maxima else None
         # Called as feed(name, values) before the flow maxima are read: a nest's children
         # write their own into the cells they cover (NestedModel), when read rather than
-        # after every step (two passes over every child per parent step, 5 % of the demo).
+        # after every step (two passes over every child per parent step, about 2 % of the
+        # demo).
         self.flow_maxima_feeds: list[Callable[[str, np.ndarray], None]] = []
         self.arrival_time = np.full(grid.shape, np.nan, self.dtype)
         self.initially_wet = depth > dry_depth
