@@ -384,6 +384,9 @@ class ShallowWaterModel:
         y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
         self._x_faces = tuple(x_faces() for _ in range(4))
         self._y_faces = tuple(y_faces() for _ in range(4))
+        # Half the limited slopes of (eta, D, u, v) along x and y in each cell of a stage.
+        self._slope_x = np.zeros((4, ny, nx), self.dtype)
+        self._slope_y = np.zeros((4, ny, nx), self.dtype)
         # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
         self._limited_rows = np.zeros(ny, np.uint8)
         self._rate_floor = None
@@ -515,24 +518,27 @@ class ShallowWaterModel:
         state = (self.eta, self.qx, self.qy, self._u, self._v)
         stage = self._stage
         spans = (self.col_lo, self.col_hi)
+        slopes = (self._slope_x, self._slope_y)
         # The second stage writes into the start-of-step state, which it averages with.
         for final, start, out, time in ((False, state, stage, self.time),
                                         (True, stage, state, new_time)):
             eta_in = np.array([c.elevation(time) for c in self.boundaries.sides()],
                               dtype=self.dtype)
+            kernels.cell_slopes(start[0], self.h, start[3], start[4], s["dry"], s["theta"],
+                                *spans, *slopes)
             kernels.face_fluxes(
-                start[0], self.h, start[3], start[4], *self._x_faces, *self._y_faces, modes,
-                eta_in, e["west"], e["east"], e["south"], e["north"], ee["west"], ee["east"],
-                ee["south"], ee["north"], m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south, dt,
-                s["g"], s["dry"], s["theta"], *spans, self._limit_rows)
+                start[0], self.h, start[3], start[4], *slopes, *self._x_faces,
+                *self._y_faces, modes, eta_in, e["west"], e["east"], e["south"], e["north"],
+                ee["west"], ee["east"], ee["south"], ee["north"], m.inv_dx_c, m.inv_dy,
+                m.cos_north, m.cos_south, dt, s["g"], s["dry"], *spans, self._limit_rows)
             if self._limit_rows.any():
                 kernels.limit_fluxes(
                     start[0], self.h, *self._x_faces, *self._y_faces, m.inv_dx_c, m.inv_dy,
                     m.cos_north, m.cos_south, dt, *spans, self._ratio, self._limited_rows)
             kernels.update_cells(
                 start[0], self.h, *start[1:3], *out, *self._x_faces,
-                *self._y_faces, self.M, self.N, self.n2, m.inv_dx_c, m.inv_dy, m.cos_north,
-                m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"], s["theta"],
+                *self._y_faces, self.M, self.N, self.n2, *slopes, m.inv_dx_c, m.inv_dy,
+                m.cos_north, m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"],
                 *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
                 self.arrival_time, self._speed_max, self._momentum_flux_max, self._rate_rows)
         self.time = new_time

@@ -12,6 +12,7 @@ from tsunami import threads
 from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
 from tsunami.kernels.continuity import update_surface
 from tsunami.kernels.finite_volume import (
+    cell_slopes,
     cell_velocities,
     face_fluxes,
     limit_fluxes,
@@ -32,6 +33,7 @@ __all__ = [
     "PRESCRIBED",
     "WALL",
     "apply_boundaries",
+    "cell_slopes",
     "cell_velocities",
     "face_fluxes",
     "grow_spans",

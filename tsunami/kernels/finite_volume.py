@@ -30,9 +30,11 @@ exactly zero in any precision: the surface slope vanishes, and the HLL flux of t
 states is computed in a symmetric form that returns the common flux bit for bit. The
 kernels use no fast-math contraction for the same reason.
 
-Each stage is two parallel passes (few fork/join barriers per step): the face pass
-computes every face's fluxes (boundary faces from ghost states) and flags rows where a
-face could over-drain a cell; the cell pass applies the limiter where flagged, updates the
+Each stage is three parallel passes (few fork/join barriers per step): the slope pass
+limits each cell's slopes once (each face used to recompute both its neighbours': 18
+limited slopes per cell and stage instead of 8); the face pass computes every face's
+fluxes (boundary faces from ghost states) and flags rows where a face could over-drain
+a cell; the cell pass applies the limiter where flagged, updates the
 state, applies friction and Coriolis, and (second stage) the running maxima and the
 wave-speed bound for the next time step. Loops are branch-free in the interior so LLVM
 vectorises them.
@@ -61,13 +63,10 @@ from tsunami.kernels.scalar import (
 # No 'contract' or 'reassoc': the lake-at-rest cancellation relies on exact rounding.
 FV_FASTMATH = {"nsz", "arcp", "afn"}
 U1 = np.uint64(1)
-U2 = np.uint64(2)
 # The per-face and per-cell functions are inlined into the loops at the Numba-IR level
 # (inline="always"): as plain @njit functions LLVM left them out of line, each call
 # passing some 200 scalars (every array is 7), and the loops could not vectorise: the
-# step cost 5x more (11.2 against 2.1 ms CPU on a 128 x 129 coast). Each inlined copy is
-# re-typed and costs compile time, so the rare calls (grid-edge columns) go through one
-# out-of-line entry each (``*_at_edge``) instead of another copy.
+# step cost 5x more (11.2 against 2.1 ms CPU on a 128 x 129 coast).
 @njit(inline="always", cache=True)
 def half_slope(behind, here, ahead, ok, theta):
     """Half the limited slope of a cell; zero where not ``ok``.
@@ -85,16 +84,61 @@ def half_slope(behind, here, ahead, ok, theta):
     return signed if (ok & same_sign) else zero
 
 
-@njit(inline="always", cache=True)
-def face_state(eta_b, eta_c, eta_a, d_b, d_c, d_a, u_b, u_c, u_a, v_b, v_c, v_a, ok, side,
-               theta):
-    """Reconstructed (eta, D, u, v) of cell c at its face toward ``side`` (+1 ahead,
-    -1 behind); b and a are the neighbours behind and ahead."""
-    s = typed(side, eta_c)
-    return (eta_c + s * half_slope(eta_b, eta_c, eta_a, ok, theta),
-            d_c + s * half_slope(d_b, d_c, d_a, ok, theta),
-            u_c + s * half_slope(u_b, u_c, u_a, ok, theta),
-            v_c + s * half_slope(v_b, v_c, v_a, ok, theta))
+@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
+def cell_slopes(eta, h, u, v, dry_depth, theta, span_lo, span_hi, slope_x, slope_y):
+    """Half the limited slopes of each cell's surface, depth and velocities along x and
+    y, ``slope_x``/``slope_y`` (4, ny, nx): eta, D, u, v. Zero where the cell or a
+    neighbour along that axis is dry or missing (first-order reconstruction there).
+
+    Computed once per cell and stage and read by both passes: the face pass
+    reconstructs each face's two states from them (a face used to recompute both
+    neighbours' slopes, each cell's four times over), the cell pass takes the surface
+    slope for its pressure term. Covers each row's span and the cells beside it and
+    beside the spans of the rows above and below: every cell a face of the stage reads.
+    """
+    ny, nx = eta.shape
+    zero = typed(0.0, dry_depth)
+    for row in prange(ny):
+        j = np.int64(row)
+        fp_mode = flush_denormals()
+        lo, hi = nx, 0
+        for k in range(max(j - 1, 0), min(j + 2, ny)):
+            if span_lo[k] < span_hi[k]:
+                lo = min(lo, span_lo[k])
+                hi = max(hi, span_hi[k])
+        first = np.uint64(max(lo - 1, 0))
+        stop = np.uint64(max(min(hi + 1, nx), lo))
+        if j == 0 or j == ny - 1:
+            for i in range(first, stop):
+                for q in range(4):
+                    slope_y[q, j, i] = zero
+        else:
+            js, jn = j - 1, j + 1
+            for i in range(first, stop):
+                d_s = eta[js, i] + h[js, i]
+                d_c = eta[j, i] + h[j, i]
+                d_n = eta[jn, i] + h[jn, i]
+                ok = (d_s > dry_depth) & (d_c > dry_depth) & (d_n > dry_depth)
+                slope_y[0, j, i] = half_slope(eta[js, i], eta[j, i], eta[jn, i], ok, theta)
+                slope_y[1, j, i] = half_slope(d_s, d_c, d_n, ok, theta)
+                slope_y[2, j, i] = half_slope(u[js, i], u[j, i], u[jn, i], ok, theta)
+                slope_y[3, j, i] = half_slope(v[js, i], v[j, i], v[jn, i], ok, theta)
+        # Along x: the edge columns have no outer neighbour; the interior, branch-free.
+        for edge in (0, nx - 1):
+            if first <= edge < stop:
+                for q in range(4):
+                    slope_x[q, j, edge] = zero
+        for i in range(max(first, U1), min(stop, np.uint64(max(nx - 1, 1)))):
+            iw, ie = i - U1, i + U1
+            d_w = eta[j, iw] + h[j, iw]
+            d_c = eta[j, i] + h[j, i]
+            d_e = eta[j, ie] + h[j, ie]
+            ok = (d_w > dry_depth) & (d_c > dry_depth) & (d_e > dry_depth)
+            slope_x[0, j, i] = half_slope(eta[j, iw], eta[j, i], eta[j, ie], ok, theta)
+            slope_x[1, j, i] = half_slope(d_w, d_c, d_e, ok, theta)
+            slope_x[2, j, i] = half_slope(u[j, iw], u[j, i], u[j, ie], ok, theta)
+            slope_x[3, j, i] = half_slope(v[j, iw], v[j, i], v[j, ie], ok, theta)
+        restore_fp_mode(fp_mode)
 
 
 @njit(inline="always", cache=True)
@@ -188,59 +232,25 @@ def drains(flux, outflow_per_flux, depth_behind, depth_ahead, dt):
 
 
 @njit(inline="always", cache=True)
-def x_face(eta, h, u, v, j, i, west_ok, east_ok, dry_depth, g, theta):
-    """Fluxes across interior x-face (j, i) between cells i-1 and i (i unsigned).
-
-    ``west_ok``/``east_ok``: cells i-2 and i+1 exist."""
+def x_face(eta, h, u, v, slope_x, j, i, g):
+    """Fluxes across interior x-face (j, i) between cells i-1 and i (i unsigned)."""
     il = i - U1
-    ill = il - U1 if west_ok else il
     ir = i
-    irr = i + U1 if east_ok else i
-    d_ll = eta[j, ill] + h[j, ill]
-    d_l = eta[j, il] + h[j, il]
-    d_r = eta[j, ir] + h[j, ir]
-    d_rr = eta[j, irr] + h[j, irr]
-    both = (d_l > dry_depth) & (d_r > dry_depth)
-    ok_l = west_ok & both & (d_ll > dry_depth)
-    ok_r = east_ok & both & (d_rr > dry_depth)
-    el, dl, ul, vl = face_state(eta[j, ill], eta[j, il], eta[j, ir], d_ll, d_l, d_r,
-                                u[j, ill], u[j, il], u[j, ir], v[j, ill], v[j, il], v[j, ir],
-                                ok_l, 1, theta)
-    er, dr, ur, vr = face_state(eta[j, il], eta[j, ir], eta[j, irr], d_l, d_r, d_rr,
-                                u[j, il], u[j, ir], u[j, irr], v[j, il], v[j, ir], v[j, irr],
-                                ok_r, -1, theta)
-    return riemann(el, dl, ul, vl, er, dr, ur, vr, g)
+    return riemann(eta[j, il] + slope_x[0, j, il], eta[j, il] + h[j, il] + slope_x[1, j, il],
+                   u[j, il] + slope_x[2, j, il], v[j, il] + slope_x[3, j, il],
+                   eta[j, ir] - slope_x[0, j, ir], eta[j, ir] + h[j, ir] - slope_x[1, j, ir],
+                   u[j, ir] - slope_x[2, j, ir], v[j, ir] - slope_x[3, j, ir], g)
 
 
 @njit(inline="always", cache=True)
-def y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g, theta):
-    """Fluxes across interior y-face (j, i) between cells j-1 and j (normal velocity v).
-
-    ``south_ok``/``north_ok``: cells j-2 and j+1 exist."""
+def y_face(eta, h, u, v, slope_y, j, i, g):
+    """Fluxes across interior y-face (j, i) between cells j-1 and j (normal velocity v)."""
     jl = j - 1
-    jll = jl - 1 if south_ok else jl
     jr = j
-    jrr = j + 1 if north_ok else j
-    d_ll = eta[jll, i] + h[jll, i]
-    d_l = eta[jl, i] + h[jl, i]
-    d_r = eta[jr, i] + h[jr, i]
-    d_rr = eta[jrr, i] + h[jrr, i]
-    both = (d_l > dry_depth) & (d_r > dry_depth)
-    ok_l = south_ok & both & (d_ll > dry_depth)
-    ok_r = north_ok & both & (d_rr > dry_depth)
-    el, dl, vl, ul = face_state(eta[jll, i], eta[jl, i], eta[jr, i], d_ll, d_l, d_r,
-                                v[jll, i], v[jl, i], v[jr, i], u[jll, i], u[jl, i], u[jr, i],
-                                ok_l, 1, theta)
-    er, dr, vr, ur = face_state(eta[jl, i], eta[jr, i], eta[jrr, i], d_l, d_r, d_rr,
-                                v[jl, i], v[jr, i], v[jrr, i], u[jl, i], u[jr, i], u[jrr, i],
-                                ok_r, -1, theta)
-    return riemann(el, dl, vl, ul, er, dr, vr, ur, g)
-
-
-@njit(cache=True)
-def x_face_at_edge(eta, h, u, v, j, i, west_ok, east_ok, dry_depth, g, theta):
-    """:func:`x_face` out of line, for the faces next to the grid's west and east edges."""
-    return x_face(eta, h, u, v, j, i, west_ok, east_ok, dry_depth, g, theta)
+    return riemann(eta[jl, i] + slope_y[0, jl, i], eta[jl, i] + h[jl, i] + slope_y[1, jl, i],
+                   v[jl, i] + slope_y[3, jl, i], u[jl, i] + slope_y[2, jl, i],
+                   eta[jr, i] - slope_y[0, jr, i], eta[jr, i] + h[jr, i] - slope_y[1, jr, i],
+                   v[jr, i] - slope_y[3, jr, i], u[jr, i] - slope_y[2, jr, i], g)
 
 
 @njit(cache=True)
@@ -254,13 +264,14 @@ def store_face(fx, phx_l, phx_r, tx, j, i, fluxes):
 
 
 @njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
-def face_fluxes(eta, h, u, v, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, modes, eta_in,
-                edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e, edge_eta_s,
-                edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, dt, g, dry_depth, theta,
-                span_lo, span_hi, limit_rows):
+def face_fluxes(eta, h, u, v, slope_x, slope_y, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty,
+                modes, eta_in, edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e,
+                edge_eta_s, edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, dt, g,
+                dry_depth, span_lo, span_hi, limit_rows):
     """Face pass of one stage: fluxes on the x-faces [lo, hi] of each row's active cells
-    [lo, hi) and on the y-faces of those columns; ``limit_rows`` flags face rows where a
-    face could drain more than a quarter of its upwind cell."""
+    [lo, hi) and on the y-faces of those columns, from the states reconstructed with the
+    slopes of :func:`cell_slopes`; ``limit_rows`` flags face rows where a face could
+    drain more than a quarter of its upwind cell."""
     ny, nx = eta.shape
     one = typed(1.0, dt)
     quarter = typed(0.25, dt)
@@ -271,20 +282,11 @@ def face_fluxes(eta, h, u, v, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, modes,
         if j < ny and span_lo[j] < span_hi[j]:
             lo, hi = span_lo[j], span_hi[j]
             inv_dx = inv_dx_c[j]
-            first = max(lo, 2)
-            for i in range(np.uint64(first), np.uint64(max(min(hi, nx - 2) + 1, first))):
-                m = store_face(fx, phx_l, phx_r, tx, j, i,
-                               x_face(eta, h, u, v, j, i, True, True, dry_depth, g, theta))
+            first = max(lo, 1)
+            for i in range(np.uint64(first), np.uint64(max(min(hi, nx - 1) + 1, first))):
+                m = store_face(fx, phx_l, phx_r, tx, j, i, x_face(eta, h, u, v, slope_x, j, i, g))
                 flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
                                   eta[j, i] + h[j, i], dt)
-            for edge in (1, nx - 1):
-                if 1 <= edge <= nx - 1 and (edge < 2 or edge > nx - 2) and lo <= edge <= hi:
-                    i = np.uint64(edge)
-                    m = store_face(fx, phx_l, phx_r, tx, j, i,
-                                   x_face_at_edge(eta, h, u, v, j, i, edge >= 2,
-                                                  edge <= nx - 2, dry_depth, g, theta))
-                    flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
-                                      eta[j, i] + h[j, i], dt)
             # West and east edges.
             for side in range(2):
                 if (lo == 0) if side == 0 else (hi == nx):
@@ -303,12 +305,8 @@ def face_fluxes(eta, h, u, v, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, modes,
             # Columns active in either row the faces separate.
             lo = min(span_lo[j - 1], span_lo[j])
             hi = max(span_hi[j - 1], span_hi[j])
-            south_ok = j >= 2
-            north_ok = j <= ny - 2
             for i in range(np.uint64(lo), np.uint64(max(hi, lo))):
-                m = store_face(fy, phy_l, phy_r, ty, j, i,
-                               y_face(eta, h, u, v, j, i, south_ok, north_ok, dry_depth, g,
-                                      theta))
+                m = store_face(fy, phy_l, phy_r, ty, j, i, y_face(eta, h, u, v, slope_y, j, i, g))
                 weight = cos_north[j - 1] if m > 0 else cos_south[j]
                 flagged |= drains(m, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
                                   eta[j, i] + h[j, i], dt)
@@ -394,48 +392,37 @@ def limit_fluxes(eta, h, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, inv_dx_c, i
 
 
 @njit(inline="always", cache=True)
-def cell_update(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2, j, i,
-                iw, ie, columns_ok, ok_y, js, jn, metric, params, final):
+def cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx, phx_l, phx_r,
+                tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j, i, metric, params, final):
     """Euler update of cell (j, i) from its (limited) face fluxes.
 
-    Tuples of read-only values keep the argument count low: ``cells`` (eta, h, qx, qy) of
-    the stage, ``x_faces``/``y_faces`` (mass, Phi left, Phi right, tangential), ``metric``
-    (1/dx, 1/dy, north and south weights over dy, Coriolis f), ``params`` (dt, g, dry
-    depth, max speed, theta). ``iw``/``ie``, ``js``/``jn``: neighbouring columns and rows
-    (the cell itself at an edge, where ``columns_ok``/``ok_y`` are False). ``final``
-    (Heun's second stage) averages the result with the start of the step, which the
-    output arrays hold until this cell is written.
+    ``metric``: (1/dx, 1/dy, north and south weights over dy, Coriolis f) of the row;
+    ``params``: (dt, g, dry depth, max speed). The surface slopes come from
+    :func:`cell_slopes`. ``final`` (Heun's second stage) averages the result with the
+    start of the step, which the output arrays hold until this cell is written.
 
     Pairs of opposite faces are differenced before they are summed, so a problem that is
     symmetric about a grid line gives bit-for-bit symmetric results.
     """
-    eta, h, qx, qy = cells
-    fx, phx_l, phx_r, tx = x_faces
-    fy, phy_l, phy_r, ty = y_faces
     inv_dx, inv_dy, north, south, f = metric
-    dt, g, dry_depth, max_speed, theta = params
+    dt, g, dry_depth, max_speed = params
     zero = typed(0.0, dt)
     half = typed(0.5, dt)
     one = typed(1.0, dt)
     depth = eta[j, i] + h[j, i]
-    wet = depth > dry_depth
-    # Limited surface slopes: the cell's share of the hydrostatic pressure term.
-    ok_x = columns_ok & wet & (eta[j, iw] + h[j, iw] > dry_depth) & (
-        eta[j, ie] + h[j, ie] > dry_depth)
-    ok_v = ok_y & wet & (eta[js, i] + h[js, i] > dry_depth) & (
-        eta[jn, i] + h[jn, i] > dry_depth)
-    slope_x = half_slope(eta[j, iw], eta[j, i], eta[j, ie], ok_x, theta)
-    slope_y = half_slope(eta[js, i], eta[j, i], eta[jn, i], ok_v, theta)
+    # The limited surface slopes: the cell's share of the hydrostatic pressure term.
+    slope_eta_x = slope_x[0, j, i]
+    slope_eta_y = slope_y[0, j, i]
     two_g_depth = typed(2.0, dt) * g * depth
     ie1 = i + U1
     new_eta = eta[j, i] - dt * ((fx[j, ie1] - fx[j, i]) * inv_dx
                                 + (fy[j + 1, i] * north - fy[j, i] * south))
     new_qx = qx[j, i] - dt * (
-        (phx_l[j, ie1] - phx_r[j, i]) * inv_dx + two_g_depth * slope_x * inv_dx
+        (phx_l[j, ie1] - phx_r[j, i]) * inv_dx + two_g_depth * slope_eta_x * inv_dx
         + (ty[j + 1, i] * north - ty[j, i] * south) - f * qy[j, i])
     new_qy = qy[j, i] - dt * (
         (tx[j, ie1] - tx[j, i]) * inv_dx + (phy_l[j + 1, i] * north - phy_r[j, i] * south)
-        + two_g_depth * slope_y * inv_dy + f * qx[j, i])
+        + two_g_depth * slope_eta_y * inv_dy + f * qx[j, i])
     ground = -h[j, i]
     new_eta = max(new_eta, ground)
     # Manning friction, implicit: q / (1 + dt g n^2 |q| / D^(7/3)).
@@ -464,14 +451,6 @@ def cell_update(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, 
     qy_out[j, i] = new_v * new_depth
     u_out[j, i] = new_u
     v_out[j, i] = new_v
-
-
-@njit(cache=True)
-def cell_update_at_edge(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2,
-                        j, i, iw, ie, ok_y, js, jn, metric, params, final):
-    """:func:`cell_update` out of line, for the west and east edge columns."""
-    cell_update(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2, j, i, iw,
-                ie, False, ok_y, js, jn, metric, params, final)
 
 
 @njit(inline="always", cache=True)
@@ -503,9 +482,9 @@ def record_cell_maxima(eta, h, u, v, j, i, inv_dx, inv_dy, g, dry_depth, speed_d
 
 @njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
 def update_cells(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
-                 phx_l, phx_r, tx, fy, phy_l, phy_r, ty, M, N, n2, inv_dx_c, inv_dy,
-                 cos_north, cos_south, coriolis_c, dt, g, dry_depth, max_speed, theta,
-                 span_lo, span_hi, final, time, speed_depth, arrival_threshold, eta_max,
+                 phx_l, phx_r, tx, fy, phy_l, phy_r, ty, M, N, n2, slope_x, slope_y,
+                 inv_dx_c, inv_dy, cos_north, cos_south, coriolis_c, dt, g, dry_depth,
+                 max_speed, span_lo, span_hi, final, time, speed_depth, arrival_threshold, eta_max,
                  arrival_time, speed_max, momentum_flux_max, rate_rows):
     """Cell pass of one stage: the Euler update of the active cells of the stage state
     (eta, qx, qy) with the (limited) face fluxes.
@@ -522,42 +501,27 @@ def update_cells(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
     ny, nx = eta.shape
     zero = typed(0.0, dt)
     half = typed(0.5, dt)
-    cells = (eta, h, qx, qy)
-    x_faces = (fx, phx_l, phx_r, tx)
-    y_faces = (fy, phy_l, phy_r, ty)
-    params = (dt, g, dry_depth, max_speed, theta)
+    params = (dt, g, dry_depth, max_speed)
     for row in prange(ny):
         j = np.int64(row)
         fp_mode = flush_denormals()
         lo, hi = span_lo[j], span_hi[j]
         metric = (inv_dx_c[j], inv_dy, cos_north[j] * inv_dy, cos_south[j] * inv_dy,
                   coriolis_c[j])
-        js = j - 1 if j > 0 else j
-        jn = j + 1 if j < ny - 1 else j
-        ok_y = (j > 0) & (j < ny - 1)
-        for side in range(2):
-            edge = 0 if side == 0 else nx - 1
-            if (side == 0 or nx > 1) and lo <= edge < hi:
-                i = np.uint64(edge)
-                iw = i - U1 if edge > 0 else i
-                ie = i + U1 if edge < nx - 1 else i
-                cell_update_at_edge(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
-                                    y_faces, n2, j, i, iw, ie, ok_y, js, jn, metric, params,
-                                    final)
-        # Interior columns: branch-free, vectorised. Two loops with a constant ``final``:
-        # a loop that branches on it is too large for LLVM to unswitch, and stays scalar.
-        first = np.uint64(max(lo, 1))
-        stop = np.uint64(max(min(hi, nx - 1), lo, 1))
+        # Branch-free, vectorised. Two loops with a constant ``final``: a loop that
+        # branches on it is too large for LLVM to unswitch, and stays scalar.
+        first = np.uint64(lo)
+        stop = np.uint64(max(hi, lo))
         if final:
             for i in range(first, stop):
-                cell_update(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
-                            n2, j, i, i - U1, i + U1, True, ok_y, js, jn, metric, params,
-                            True)
+                cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
+                            phx_l, phx_r, tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j,
+                            i, metric, params, True)
         else:
             for i in range(first, stop):
-                cell_update(cells, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces,
-                            n2, j, i, i - U1, i + U1, True, ok_y, js, jn, metric, params,
-                            False)
+                cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
+                            phx_l, phx_r, tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j,
+                            i, metric, params, False)
         # The row's largest rate, taken in the maxima loop. The loop vectorises with an
         # unsigned index (a signed one adds negative-index wrap-around and kept it
         # scalar) and a NaN-free max (LLVM vectorises no other max reduction).
