@@ -534,15 +534,20 @@ def update_cells(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
                     momentum_flux_max))
         rate_rows[j] = rate
         # Volume moved through the faces over the step: half of each stage's flux.
-        for i in range(lo, min(hi + 1, nx + 1)):
-            M[j, i] = half * fx[j, i] + (M[j, i] if final else zero)
+        # (Unsigned indices and a loop per stage: so they vectorise.)
         below = span_lo[j - 1] if j > 0 else lo
         above = span_hi[j - 1] if j > 0 else hi
-        for i in range(min(lo, below), max(hi, above)):
-            N[j, i] = half * fy[j, i] + (N[j, i] if final else zero)
-        if j == ny - 1:
-            for i in range(lo, hi):
-                N[ny, i] = half * fy[ny, i] + (N[ny, i] if final else zero)
+        for face_row, start, stop, flux, mean in (
+                (j, lo, min(hi + 1, nx + 1), fx, M), (j, min(lo, below), max(hi, above), fy, N),
+                (ny, lo, hi if j == ny - 1 else lo, fy, N)):
+            first = np.uint64(start)
+            last = np.uint64(max(stop, start))
+            if final:
+                for i in range(first, last):
+                    mean[face_row, i] += half * flux[face_row, i]
+            else:
+                for i in range(first, last):
+                    mean[face_row, i] = half * flux[face_row, i]
         restore_fp_mode(fp_mode)
 
 
