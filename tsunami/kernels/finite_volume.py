@@ -91,9 +91,9 @@ def cell_slopes(eta, h, u, v, dry_depth, theta, span_lo, span_hi, slope_x, slope
     neighbour along that axis is dry or missing (first-order reconstruction there).
 
     Computed once per cell and stage and read by both passes: the face pass
-    reconstructs each face's two states from them (a face used to recompute both
-    neighbours' slopes, each cell's four times over), the cell pass takes the surface
-    slope for its pressure term. Covers each row's span and the cells beside it and
+    reconstructs each face's two states from them (each face used to recompute both
+    neighbours' slopes: every cell's twice along each axis), the cell pass takes the
+    surface slope for its pressure term. Covers each row's span and the cells beside it and
     beside the spans of the rows above and below: every cell a face of the stage reads.
     """
     ny, nx = eta.shape
