@@ -84,6 +84,28 @@ def half_slope(behind, here, ahead, ok, theta):
     return signed if (ok & same_sign) else zero
 
 
+@njit(inline="always", cache=True)
+def limited_slopes(eta, h, u, v, jb, ib, j, i, ja, ia, dry_depth, theta):
+    """Half the limited slopes of (eta, D, u, v) in cell (j, i) between its neighbours
+    (jb, ib) behind and (ja, ia) ahead along one axis; zero unless all three are wet."""
+    d_b = eta[jb, ib] + h[jb, ib]
+    d_c = eta[j, i] + h[j, i]
+    d_a = eta[ja, ia] + h[ja, ia]
+    ok = (d_b > dry_depth) & (d_c > dry_depth) & (d_a > dry_depth)
+    return (half_slope(eta[jb, ib], eta[j, i], eta[ja, ia], ok, theta),
+            half_slope(d_b, d_c, d_a, ok, theta),
+            half_slope(u[jb, ib], u[j, i], u[ja, ia], ok, theta),
+            half_slope(v[jb, ib], v[j, i], v[ja, ia], ok, theta))
+
+
+@njit(inline="always", cache=True)
+def store_slopes(slopes, j, i, values):
+    slopes[0, j, i] = values[0]
+    slopes[1, j, i] = values[1]
+    slopes[2, j, i] = values[2]
+    slopes[3, j, i] = values[3]
+
+
 @njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
 def cell_slopes(eta, h, u, v, dry_depth, theta, span_lo, span_hi, slope_x, slope_y):
     """Half the limited slopes of each cell's surface, depth and velocities along x and
@@ -113,31 +135,17 @@ def cell_slopes(eta, h, u, v, dry_depth, theta, span_lo, span_hi, slope_x, slope
                 for q in range(4):
                     slope_y[q, j, i] = zero
         else:
-            js, jn = j - 1, j + 1
             for i in range(first, stop):
-                d_s = eta[js, i] + h[js, i]
-                d_c = eta[j, i] + h[j, i]
-                d_n = eta[jn, i] + h[jn, i]
-                ok = (d_s > dry_depth) & (d_c > dry_depth) & (d_n > dry_depth)
-                slope_y[0, j, i] = half_slope(eta[js, i], eta[j, i], eta[jn, i], ok, theta)
-                slope_y[1, j, i] = half_slope(d_s, d_c, d_n, ok, theta)
-                slope_y[2, j, i] = half_slope(u[js, i], u[j, i], u[jn, i], ok, theta)
-                slope_y[3, j, i] = half_slope(v[js, i], v[j, i], v[jn, i], ok, theta)
+                store_slopes(slope_y, j, i, limited_slopes(eta, h, u, v, j - 1, i, j, i, j + 1,
+                                                           i, dry_depth, theta))
         # Along x: the edge columns have no outer neighbour; the interior, branch-free.
         for edge in (0, nx - 1):
             if first <= edge < stop:
                 for q in range(4):
                     slope_x[q, j, edge] = zero
         for i in range(max(first, U1), min(stop, np.uint64(max(nx - 1, 1)))):
-            iw, ie = i - U1, i + U1
-            d_w = eta[j, iw] + h[j, iw]
-            d_c = eta[j, i] + h[j, i]
-            d_e = eta[j, ie] + h[j, ie]
-            ok = (d_w > dry_depth) & (d_c > dry_depth) & (d_e > dry_depth)
-            slope_x[0, j, i] = half_slope(eta[j, iw], eta[j, i], eta[j, ie], ok, theta)
-            slope_x[1, j, i] = half_slope(d_w, d_c, d_e, ok, theta)
-            slope_x[2, j, i] = half_slope(u[j, iw], u[j, i], u[j, ie], ok, theta)
-            slope_x[3, j, i] = half_slope(v[j, iw], v[j, i], v[j, ie], ok, theta)
+            store_slopes(slope_x, j, i, limited_slopes(eta, h, u, v, j, i - U1, j, i, j, i + U1,
+                                                       dry_depth, theta))
         restore_fp_mode(fp_mode)
 
 
