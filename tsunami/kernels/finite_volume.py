@@ -55,6 +55,7 @@ from tsunami.kernels.scalar import (
     flush_denormals,
     inverse_cbrt,
     max_of_numbers,
+    record_flow_maxima,
     record_maxima,
     restore_fp_mode,
     typed,
@@ -479,10 +480,7 @@ def record_cell_maxima(eta, h, u, v, j, i, inv_dx, inv_dy, g, dry_depth, speed_d
     vv = v[j, i]
     record_maxima(surface, depth, ground, time, dry_depth, arrival_threshold, eta_max,
                   arrival_time, j, i)
-    speed2 = uu * uu + vv * vv if depth > speed_depth else zero
-    previous = speed_max[j, i]
-    speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
-    momentum_flux_max[j, i] = max(momentum_flux_max[j, i], depth * speed2)
+    record_flow_maxima(depth, uu, vv, speed_depth, speed_max, momentum_flux_max, j, i)
     celerity = np.sqrt(g * depth)
     rate = (abs(uu) + celerity) * inv_dx + (abs(vv) + celerity) * inv_dy
     return rate if (depth > dry_depth) & (rate == rate) else zero

@@ -253,6 +253,19 @@ def record_maxima(surface, depth, ground, time, dry_depth, arrival_threshold, et
     arrival_time[j, i] = time if arrives else arrival
 
 
+@njit(inline="always", cache=True)
+def record_flow_maxima(depth, u, v, speed_depth, speed_max, momentum_flux_max, j, i):
+    """Raise cell (j, i)'s running maxima of flow speed |u, v| (m/s) and momentum flux
+    D |u, v|^2 (m^3/s^2) with its new state; water no deeper than ``speed_depth`` (m)
+    counts as still (a film's speed is no flow speed). Branch-free, as
+    :func:`record_maxima`."""
+    zero = typed(0.0, depth)
+    speed2 = u * u + v * v if depth > speed_depth else zero
+    previous = speed_max[j, i]
+    speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
+    momentum_flux_max[j, i] = max(momentum_flux_max[j, i], depth * speed2)
+
+
 # Columns are visited in blocks of this many, counted from the first column of the whole
 # row's loop (see :func:`aligned_range`).
 VECTOR_BLOCK = 64

@@ -18,6 +18,7 @@ from tsunami.kernels.scalar import (
     aligned_range,
     face_depth,
     flush_denormals,
+    record_flow_maxima,
     restore_fp_mode,
     typed,
 )
@@ -72,15 +73,6 @@ def interior_velocity(eta, h, M, N, dry_depth, j, i):
     u = discharge_velocity(M[j, i], M[j, i + U1], west, east, dry_depth)
     v = discharge_velocity(N[j, i], N[j + 1, i], south, north, dry_depth)
     return u, v
-
-
-@njit(inline="always", cache=True)
-def record_flow_maxima(depth, u, v, speed_depth, speed_max, momentum_flux_max, j, i):
-    zero = typed(0.0, depth)
-    speed2 = u * u + v * v if depth > speed_depth else zero
-    previous = speed_max[j, i]
-    speed_max[j, i] = np.sqrt(speed2) if speed2 > previous * previous else previous
-    momentum_flux_max[j, i] = max(momentum_flux_max[j, i], depth * speed2)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
