@@ -296,16 +296,19 @@ def test_nested_runs_report_no_speed_the_physics_cannot_produce():
         assert speed[edge].max() <= 1.5 * speed[~edge].max() + 0.1, scheme
 
 
-def test_fv2_rows_handed_to_threads_as_they_come_free_give_the_same_bits(monkeypatch):
-    """fv2's kernels hand rows to the threads a few at a time (model.FV2_ROW_CHUNK,
-    Numba's dynamic scheduling) instead of one contiguous share each: which thread takes
-    a row, and when, must not change a bit (no kernel sums across rows)."""
+def test_fv2_blocks_of_rows_give_the_same_bits(monkeypatch):
+    """fv2's stage kernel works down blocks of rows, each recomputing the slopes, faces
+    and limiter factors of the rows beyond its ends that it needs, and hands the blocks
+    to the threads as they come free: blocks of one row, of a few, and the whole grid in
+    one block must give the same bits (the pipeline down a block reads each row's
+    buffers only once they hold that row, and no kernel sums across rows)."""
     import numba
 
     from tsunami.bench import coastal_test_model
 
-    def run(chunk: int) -> ShallowWaterModel:
-        monkeypatch.setattr("tsunami.model.FV2_ROW_CHUNK", chunk)
+    def run(blocks_per_thread: int, min_rows: int) -> ShallowWaterModel:
+        monkeypatch.setattr("tsunami.model.FV2_BLOCKS_PER_THREAD", blocks_per_thread)
+        monkeypatch.setattr("tsunami.model.FV2_MIN_BLOCK_ROWS", min_rows)
         coast = coastal_test_model(96)
         model = ShallowWaterModel(coast.grid, np.asarray(coast.h), manning=0.025,
                                   scheme="fv2", boundaries=coast.boundaries)
@@ -317,11 +320,12 @@ def test_fv2_rows_handed_to_threads_as_they_come_free_give_the_same_bits(monkeyp
     threads = numba.get_num_threads()
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
     try:
-        dynamic, static = run(1), run(0)
+        rows, few, whole = run(10_000, 1), run(1, 5), run(1, 10_000)
     finally:
         numba.set_num_threads(threads)
-    assert np.sum(~dynamic.initially_wet & np.isfinite(dynamic.eta_max)) > 20  # it floods
-    for name in ("eta", "qx", "qy", "eta_max", "speed_max", "momentum_flux_max",
-                 "arrival_time"):
-        assert np.array_equal(getattr(dynamic, name), getattr(static, name),
-                              equal_nan=True), name
+    assert np.sum(~rows.initially_wet & np.isfinite(rows.eta_max)) > 20  # it floods
+    for other in (few, whole):
+        for name in ("eta", "qx", "qy", "M", "N", "eta_max", "speed_max",
+                     "momentum_flux_max", "arrival_time"):
+            assert np.array_equal(getattr(rows, name), getattr(other, name),
+                                  equal_nan=True), name

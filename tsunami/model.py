@@ -52,12 +52,13 @@ FV2_SPACING = 25.0  # m: "auto" picks fv2 on grids with land and cells this fine
 # much again: a staggered leapfrog whose step changed every step would keep shifting its
 # half-step flux levels.
 STEP_MARGIN = 1.1
-# fv2's kernels hand rows to the threads this many at a time, as they come free (Numba's
-# dynamic scheduling), not one contiguous share each: rows cost unequal amounts (their
-# active spans, wet and dry cells): on Aonae_10m (the sea in the south, the town in the
-# north) fv2 steps took a quarter less time so (README, "Performance"). Same bits: every
-# row is computed alike whichever thread takes it (no kernel sums across rows).
-FV2_ROW_CHUNK = 8
+# fv2's stage kernel works down blocks of rows, handed to the threads one at a time as
+# they come free (Numba's dynamic scheduling), not one contiguous share each: rows cost
+# unequal amounts (their active spans). About this many blocks per thread, of at least
+# FV2_MIN_BLOCK_ROWS rows (each block recomputes two rows beyond either end). Same bits
+# for any blocks: every row is computed alike whichever block holds it.
+FV2_BLOCKS_PER_THREAD = 4
+FV2_MIN_BLOCK_ROWS = 16
 BLOWUP_COURANT = 1.5  # a Courant number above this is a blow-up (check_health)
 SPEED_CHECK_STEPS = 4
 
@@ -380,15 +381,6 @@ class ShallowWaterModel:
         self.qx, self.qy, self._u, self._v = cells(), cells(), cells(), cells()
         # Stage state of Heun's method.
         self._stage = tuple(cells() for _ in range(5))
-        x_faces = lambda: np.zeros((ny, nx + 1), self.dtype)  # noqa: E731
-        y_faces = lambda: np.zeros((ny + 1, nx), self.dtype)  # noqa: E731
-        self._x_faces = tuple(x_faces() for _ in range(4))
-        self._y_faces = tuple(y_faces() for _ in range(4))
-        # Half the limited slopes of (eta, D, u, v) along x and y in each cell of a stage.
-        self._slope_x = np.zeros((4, ny, nx), self.dtype)
-        self._slope_y = np.zeros((4, ny, nx), self.dtype)
-        # Rows with outflow limiter factors (in self._ratio: ones outside active cells).
-        self._limited_rows = np.zeros(ny, np.uint8)
         self._rate_floor = None
         # Surface (m) outside the edges of a nested grid, set by its parent.
         self.edge_eta = {
@@ -461,8 +453,8 @@ class ShallowWaterModel:
     def step(self) -> None:
         """Advance one time step of ``self.dt`` seconds."""
         if self.scheme == "fv2":
-            with numba.parallel_chunksize(FV2_ROW_CHUNK):
-                self._grow_spans()
+            self._grow_spans()
+            with numba.parallel_chunksize(1):
                 self._step_fv2()
             return
         self._grow_spans()
@@ -517,30 +509,21 @@ class ShallowWaterModel:
         modes = self.boundaries.modes()
         state = (self.eta, self.qx, self.qy, self._u, self._v)
         stage = self._stage
-        spans = (self.col_lo, self.col_hi)
-        slopes = (self._slope_x, self._slope_y)
+        blocks = max(1, FV2_BLOCKS_PER_THREAD * numba.get_num_threads())
+        block_rows = max(FV2_MIN_BLOCK_ROWS, -(-self.grid.shape[0] // blocks))
         # The second stage writes into the start-of-step state, which it averages with.
         for final, start, out, time in ((False, state, stage, self.time),
                                         (True, stage, state, new_time)):
             eta_in = np.array([c.elevation(time) for c in self.boundaries.sides()],
                               dtype=self.dtype)
-            kernels.cell_slopes(start[0], self.h, start[3], start[4], s["dry"], s["theta"],
-                                *spans, *slopes)
-            kernels.face_fluxes(
-                start[0], self.h, start[3], start[4], *slopes, *self._x_faces,
-                *self._y_faces, modes, eta_in, e["west"], e["east"], e["south"], e["north"],
-                ee["west"], ee["east"], ee["south"], ee["north"], m.inv_dx_c, m.inv_dy,
-                m.cos_north, m.cos_south, dt, s["g"], s["dry"], *spans, self._limit_rows)
-            if self._limit_rows.any():
-                kernels.limit_fluxes(
-                    start[0], self.h, *self._x_faces, *self._y_faces, m.inv_dx_c, m.inv_dy,
-                    m.cos_north, m.cos_south, dt, *spans, self._ratio, self._limited_rows)
-            kernels.update_cells(
-                start[0], self.h, *start[1:3], *out, *self._x_faces,
-                *self._y_faces, self.M, self.N, self.n2, *slopes, m.inv_dx_c, m.inv_dy,
-                m.cos_north, m.cos_south, m.coriolis_c, dt, s["g"], s["dry"], s["umax"],
-                *spans, final, t(new_time), s["speed_depth"], s["threshold"], self.eta_max,
-                self.arrival_time, self._speed_max, self._momentum_flux_max, self._rate_rows)
+            kernels.fv2_stage(
+                start[0], self.h, *start[1:], *out, self.M, self.N, self.n2, modes, eta_in,
+                e["west"], e["east"], e["south"], e["north"], ee["west"], ee["east"],
+                ee["south"], ee["north"], m.inv_dx_c, m.inv_dy, m.cos_north, m.cos_south,
+                m.coriolis_c, dt, s["g"], s["dry"], s["theta"], s["umax"], self.col_lo,
+                self.col_hi, final, t(new_time), s["speed_depth"], s["threshold"],
+                self.eta_max, self.arrival_time, self._speed_max, self._momentum_flux_max,
+                self._rate_rows, block_rows)
         self.time = new_time
         self.iteration += 1
 

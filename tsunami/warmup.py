@@ -37,7 +37,7 @@ from tsunami.nesting import NestedModel
 DTYPES = ("float32", "float64")
 # The kernel that stands for each scheme in the cache: its largest, compiled last of its
 # pass's big ones (tests/test_warmup.py checks the judgement against a real compile).
-MAIN_KERNEL = {"leapfrog": "update_fluxes", "fv2": "face_fluxes"}
+MAIN_KERNEL = {"leapfrog": "update_fluxes", "fv2": "fv2_stage"}
 RATIO = 3
 STEPS = 10
 

@@ -11,13 +11,7 @@ they must be in place before the first parallel kernel starts Numba's threads.
 from tsunami import threads
 from tsunami.kernels.boundary import INCIDENT, OPEN, PRESCRIBED, WALL, apply_boundaries
 from tsunami.kernels.continuity import update_surface
-from tsunami.kernels.finite_volume import (
-    cell_slopes,
-    cell_velocities,
-    face_fluxes,
-    limit_fluxes,
-    update_cells,
-)
+from tsunami.kernels.finite_volume import cell_velocities, fv2_stage
 from tsunami.kernels.health import surface_departure_rows
 from tsunami.kernels.momentum import update_fluxes
 from tsunami.kernels.positivity import limit_outflow
@@ -33,14 +27,11 @@ __all__ = [
     "PRESCRIBED",
     "WALL",
     "apply_boundaries",
-    "cell_slopes",
     "cell_velocities",
-    "face_fluxes",
+    "fv2_stage",
     "grow_spans",
-    "limit_fluxes",
     "limit_outflow",
     "surface_departure_rows",
-    "update_cells",
     "update_flow_maxima",
     "update_fluxes",
     "update_surface",

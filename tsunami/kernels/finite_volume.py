@@ -30,19 +30,21 @@ exactly zero in any precision: the surface slope vanishes, and the HLL flux of t
 states is computed in a symmetric form that returns the common flux bit for bit. The
 kernels use no fast-math contraction for the same reason.
 
-Each stage is three parallel passes (few fork/join barriers per step): the slope pass
-limits each cell's slopes once (each face used to recompute both its neighbours': 18
-limited slopes per cell and stage instead of 8); the face pass computes every face's
-fluxes (boundary faces from ghost states) and flags rows where a face could over-drain
-a cell; the cell pass applies the limiter where flagged, updates the
-state, applies friction and Coriolis, and (second stage) the running maxima and the
-wave-speed bound for the next time step. Loops are branch-free in the interior so LLVM
-vectorises them.
+Each stage is one parallel pass (:func:`fv2_stage`) down blocks of rows. Down a block,
+row by row: each cell's slopes are limited once (each face reads both its neighbours'),
+every face's fluxes computed (boundary faces from ghost states), the outflow limiter's
+factors taken a row behind and the cells updated (friction, Coriolis and, in the second
+stage, the running maxima and the wave-speed bound for the next time step) two rows
+behind, through buffers of three rows that stay in the core's cache. As four grid-wide
+passes (slopes, faces, limiter, cells) the stage wrote 16 slope and face arrays to memory
+and read them back: on grids larger than the cache the passes were memory-bound. Loops
+are branch-free in the interior so LLVM vectorises them.
 
-Layout: ``eta``/``h``/``qx``/``qy``/``u``/``v`` (ny, nx); x-face arrays (ny, nx + 1)
-(face i lies between cells i-1 and i); y-face arrays (ny + 1, nx). The face mass fluxes of
-the two stages are averaged into ``M``/``N``: the volume actually moved through each face
-per unit width and time over the step (used by nesting, gauges and diagnostics).
+Layout: ``eta``/``h``/``qx``/``qy``/``u``/``v`` (ny, nx); x-faces per row (nx + 1) (face
+i lies between cells i-1 and i); y-face rows 0 to ny (row j between cell rows j-1 and j).
+The face mass fluxes of the two stages are averaged into ``M`` (ny, nx + 1) and ``N``
+(ny + 1, nx): the volume actually moved through each face per unit width and time over
+the step (used by nesting, gauges and diagnostics).
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ U1 = np.uint64(1)
 # The per-face and per-cell functions are inlined into the loops at the Numba-IR level
 # (inline="always"): as plain @njit functions LLVM left them out of line, each call
 # passing some 200 scalars (every array is 7), and the loops could not vectorise: the
-# step cost 5x more (11.2 against 2.1 ms CPU on a 128 x 129 coast).
+# step cost 5x more (11.2 against 2.1 ms CPU on a 128 x 129 coast). The row functions of
+# the stage kernel too: with the cell update's row a plain @njit function, its loops
+# stayed scalar and the step took 3x longer (2.81 against 0.95 ms on a 256 x 257 coast).
 @njit(inline="always", cache=True)
 def half_slope(behind, here, ahead, ok, theta):
     """Half the limited slope of a cell; zero where not ``ok``.
@@ -100,54 +104,47 @@ def limited_slopes(eta, h, u, v, jb, ib, j, i, ja, ia, dry_depth, theta):
 
 
 @njit(inline="always", cache=True)
-def store_slopes(slopes, j, i, values):
-    slopes[0, j, i] = values[0]
-    slopes[1, j, i] = values[1]
-    slopes[2, j, i] = values[2]
-    slopes[3, j, i] = values[3]
+def store_slopes(slopes, s, i, values):
+    slopes[s, 0, i] = values[0]
+    slopes[s, 1, i] = values[1]
+    slopes[s, 2, i] = values[2]
+    slopes[s, 3, i] = values[3]
 
 
-@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
-def cell_slopes(eta, h, u, v, dry_depth, theta, span_lo, span_hi, slope_x, slope_y):
-    """Half the limited slopes of each cell's surface, depth and velocities along x and
-    y, ``slope_x``/``slope_y`` (4, ny, nx): eta, D, u, v. Zero where the cell or a
-    neighbour along that axis is dry or missing (first-order reconstruction there).
+@njit(inline="always", cache=True)
+def row_slopes(eta, h, u, v, j, dry_depth, theta, span_lo, span_hi, slope_x, slope_y, s):
+    """Half the limited slopes of row ``j``'s surface, depth and velocities along x and
+    y into slot ``s`` of ``slope_x``/``slope_y`` (slot, [eta, D, u, v], column). Zero
+    where the cell or a neighbour along that axis is dry or missing (first-order
+    reconstruction there).
 
-    Computed once per cell and stage and read by both passes: the face pass
-    reconstructs each face's two states from them (each face used to recompute both
-    neighbours' slopes: every cell's twice along each axis), the cell pass takes the
-    surface slope for its pressure term. Covers each row's span and the cells beside it and
-    beside the spans of the rows above and below: every cell a face of the stage reads.
-    """
+    Covers the row's span and the cells beside it and beside the spans of the rows above
+    and below: every cell a face of the stage reads."""
     ny, nx = eta.shape
     zero = typed(0.0, dry_depth)
-    for row in prange(ny):
-        j = np.int64(row)
-        fp_mode = flush_denormals()
-        lo, hi = nx, 0
-        for k in range(max(j - 1, 0), min(j + 2, ny)):
-            if span_lo[k] < span_hi[k]:
-                lo = min(lo, span_lo[k])
-                hi = max(hi, span_hi[k])
-        first = np.uint64(max(lo - 1, 0))
-        stop = np.uint64(max(min(hi + 1, nx), lo))
-        if j == 0 or j == ny - 1:
-            for i in range(first, stop):
-                for q in range(4):
-                    slope_y[q, j, i] = zero
-        else:
-            for i in range(first, stop):
-                store_slopes(slope_y, j, i, limited_slopes(eta, h, u, v, j - 1, i, j, i, j + 1,
-                                                           i, dry_depth, theta))
-        # Along x: the edge columns have no outer neighbour; the interior, branch-free.
-        for edge in (0, nx - 1):
-            if first <= edge < stop:
-                for q in range(4):
-                    slope_x[q, j, edge] = zero
-        for i in range(max(first, U1), min(stop, np.uint64(max(nx - 1, 1)))):
-            store_slopes(slope_x, j, i, limited_slopes(eta, h, u, v, j, i - U1, j, i, j, i + U1,
+    lo, hi = nx, 0
+    for k in range(max(j - 1, 0), min(j + 2, ny)):
+        if span_lo[k] < span_hi[k]:
+            lo = min(lo, span_lo[k])
+            hi = max(hi, span_hi[k])
+    first = np.uint64(max(lo - 1, 0))
+    stop = np.uint64(max(min(hi + 1, nx), lo))
+    if j == 0 or j == ny - 1:
+        for i in range(first, stop):
+            for q in range(4):
+                slope_y[s, q, i] = zero
+    else:
+        for i in range(first, stop):
+            store_slopes(slope_y, s, i, limited_slopes(eta, h, u, v, j - 1, i, j, i, j + 1, i,
                                                        dry_depth, theta))
-        restore_fp_mode(fp_mode)
+    # Along x: the edge columns have no outer neighbour; the interior, branch-free.
+    for edge in (0, nx - 1):
+        if first <= edge < stop:
+            for q in range(4):
+                slope_x[s, q, edge] = zero
+    for i in range(max(first, U1), min(stop, np.uint64(max(nx - 1, 1)))):
+        store_slopes(slope_x, s, i, limited_slopes(eta, h, u, v, j, i - U1, j, i, j, i + U1,
+                                                   dry_depth, theta))
 
 
 @njit(inline="always", cache=True)
@@ -233,181 +230,120 @@ def boundary_face(mode, inward, eta_c, d_c, un_c, ut_c, h_c, eta_in, q_in, eta_n
     return mass, phi_cell, tangential
 
 
-@njit(cache=True)
-def drains(flux, outflow_per_flux, depth_behind, depth_ahead, dt):
-    """Whether a face flux could take more than a quarter of its upwind cell's water."""
-    available = depth_behind if flux > 0 else depth_ahead
-    return abs(flux) * dt * outflow_per_flux > typed(0.25, dt) * available
-
-
 @njit(inline="always", cache=True)
-def x_face(eta, h, u, v, slope_x, j, i, g):
-    """Fluxes across interior x-face (j, i) between cells i-1 and i (i unsigned)."""
-    il = i - U1
-    ir = i
-    return riemann(eta[j, il] + slope_x[0, j, il], eta[j, il] + h[j, il] + slope_x[1, j, il],
-                   u[j, il] + slope_x[2, j, il], v[j, il] + slope_x[3, j, il],
-                   eta[j, ir] - slope_x[0, j, ir], eta[j, ir] + h[j, ir] - slope_x[1, j, ir],
-                   u[j, ir] - slope_x[2, j, ir], v[j, ir] - slope_x[3, j, ir], g)
-
-
-@njit(inline="always", cache=True)
-def y_face(eta, h, u, v, slope_y, j, i, g):
-    """Fluxes across interior y-face (j, i) between cells j-1 and j (normal velocity v)."""
-    jl = j - 1
-    jr = j
-    return riemann(eta[jl, i] + slope_y[0, jl, i], eta[jl, i] + h[jl, i] + slope_y[1, jl, i],
-                   v[jl, i] + slope_y[3, jl, i], u[jl, i] + slope_y[2, jl, i],
-                   eta[jr, i] - slope_y[0, jr, i], eta[jr, i] + h[jr, i] - slope_y[1, jr, i],
-                   v[jr, i] - slope_y[3, jr, i], u[jr, i] - slope_y[2, jr, i], g)
-
-
-@njit(cache=True)
-def store_face(fx, phx_l, phx_r, tx, j, i, fluxes):
+def store_face(faces, s, i, fluxes):
     m, pl, pr, t = fluxes
-    fx[j, i] = m
-    phx_l[j, i] = pl
-    phx_r[j, i] = pr
-    tx[j, i] = t
-    return m
+    faces[s, 0, i] = m
+    faces[s, 1, i] = pl
+    faces[s, 2, i] = pr
+    faces[s, 3, i] = t
 
 
-@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
-def face_fluxes(eta, h, u, v, slope_x, slope_y, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty,
-                modes, eta_in, edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e,
-                edge_eta_s, edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, dt, g,
-                dry_depth, span_lo, span_hi, limit_rows):
-    """Face pass of one stage: fluxes on the x-faces [lo, hi] of each row's active cells
-    [lo, hi) and on the y-faces of those columns, from the states reconstructed with the
-    slopes of :func:`cell_slopes`; ``limit_rows`` flags face rows where a face could
-    drain more than a quarter of its upwind cell."""
-    ny, nx = eta.shape
-    one = typed(1.0, dt)
-    quarter = typed(0.25, dt)
-    for row in prange(ny + 1):
-        j = np.int64(row)
-        fp_mode = flush_denormals()
-        flagged = False
-        if j < ny and span_lo[j] < span_hi[j]:
-            lo, hi = span_lo[j], span_hi[j]
-            inv_dx = inv_dx_c[j]
-            first = max(lo, 1)
-            for i in range(np.uint64(first), np.uint64(max(min(hi, nx - 1) + 1, first))):
-                m = store_face(fx, phx_l, phx_r, tx, j, i, x_face(eta, h, u, v, slope_x, j, i, g))
-                flagged |= drains(m, inv_dx, eta[j, i - U1] + h[j, i - U1],
-                                  eta[j, i] + h[j, i], dt)
-            # West and east edges.
-            for side in range(2):
-                if (lo == 0) if side == 0 else (hi == nx):
-                    i = 0 if side == 0 else nx - 1
-                    face = 0 if side == 0 else nx
-                    inward = one if side == 0 else -one
-                    nested_q = edge_q_w[j] if side == 0 else edge_q_e[j]
-                    nested_eta = edge_eta_w[j] if side == 0 else edge_eta_e[j]
-                    d_c = eta[j, i] + h[j, i]
-                    m, p, t = boundary_face(modes[side], inward, eta[j, i], d_c,
-                                            inward * u[j, i], v[j, i], h[j, i], eta_in[side],
-                                            nested_q, nested_eta, g, dry_depth)
-                    store_face(fx, phx_l, phx_r, tx, j, face, (m, p, p, t))
-                    flagged |= -inward * m * dt * inv_dx > quarter * d_c
-        if 1 <= j <= ny - 1:
-            # Columns active in either row the faces separate.
-            lo = min(span_lo[j - 1], span_lo[j])
-            hi = max(span_hi[j - 1], span_hi[j])
-            for i in range(np.uint64(lo), np.uint64(max(hi, lo))):
-                m = store_face(fy, phy_l, phy_r, ty, j, i, y_face(eta, h, u, v, slope_y, j, i, g))
-                weight = cos_north[j - 1] if m > 0 else cos_south[j]
-                flagged |= drains(m, inv_dy * weight, eta[j - 1, i] + h[j - 1, i],
-                                  eta[j, i] + h[j, i], dt)
-        elif ny >= 1:
-            # South (face row 0) or north (face row ny) edge.
-            side = 2 if j == 0 else 3
-            jc = 0 if j == 0 else ny - 1
-            inward = one if j == 0 else -one
-            weight = cos_south[0] if j == 0 else cos_north[ny - 1]
-            for i in range(span_lo[jc], span_hi[jc]):
-                nested_q = edge_q_s[i] if j == 0 else edge_q_n[i]
-                nested_eta = edge_eta_s[i] if j == 0 else edge_eta_n[i]
-                d_c = eta[jc, i] + h[jc, i]
-                m, p, t = boundary_face(modes[side], inward, eta[jc, i], d_c,
-                                        inward * v[jc, i], u[jc, i], h[jc, i], eta_in[side],
-                                        nested_q, nested_eta, g, dry_depth)
-                store_face(fy, phy_l, phy_r, ty, j, i, (m, p, p, t))
-                flagged |= -inward * m * dt * inv_dy * weight > quarter * d_c
-        limit_rows[j] = 1 if flagged else 0
-        restore_fp_mode(fp_mode)
+@njit(inline="always", cache=True)
+def row_x_faces(eta, h, u, v, slope_x, x_faces, j, s, modes, eta_in, edge_q_w, edge_q_e,
+                edge_eta_w, edge_eta_e, g, dry_depth, span_lo, span_hi):
+    """Fluxes on row ``j``'s x-faces [lo, hi] around its active cells [lo, hi) into slot
+    ``s`` of ``x_faces`` (slot, [mass, Phi left, Phi right, tangential], face); face i
+    lies between cells i-1 and i, the states reconstructed with the slopes in slot ``s``
+    of ``slope_x``; the grid's west and east edges from ghost states."""
+    nx = eta.shape[1]
+    one = typed(1.0, dry_depth)
+    lo, hi = span_lo[j], span_hi[j]
+    if lo >= hi:
+        return
+    first = max(lo, 1)
+    for i in range(np.uint64(first), np.uint64(max(min(hi, nx - 1) + 1, first))):
+        il = i - U1
+        store_face(x_faces, s, i, riemann(
+            eta[j, il] + slope_x[s, 0, il], eta[j, il] + h[j, il] + slope_x[s, 1, il],
+            u[j, il] + slope_x[s, 2, il], v[j, il] + slope_x[s, 3, il],
+            eta[j, i] - slope_x[s, 0, i], eta[j, i] + h[j, i] - slope_x[s, 1, i],
+            u[j, i] - slope_x[s, 2, i], v[j, i] - slope_x[s, 3, i], g))
+    for side in range(2):
+        if (lo == 0) if side == 0 else (hi == nx):
+            i = 0 if side == 0 else nx - 1
+            inward = one if side == 0 else -one
+            m, p, t = boundary_face(
+                modes[side], inward, eta[j, i], eta[j, i] + h[j, i], inward * u[j, i], v[j, i],
+                h[j, i], eta_in[side], edge_q_w[j] if side == 0 else edge_q_e[j],
+                edge_eta_w[j] if side == 0 else edge_eta_e[j], g, dry_depth)
+            store_face(x_faces, s, 0 if side == 0 else nx, (m, p, p, t))
 
 
-@njit(cache=True)
-def scale_face(fx, phx_l, phx_r, tx, j, i, r):
-    fx[j, i] *= r
-    phx_l[j, i] *= r
-    phx_r[j, i] *= r
-    tx[j, i] *= r
+@njit(inline="always", cache=True)
+def row_y_faces(eta, h, u, v, slope_y, y_faces, j, s, s_below, s_above, modes, eta_in,
+                edge_q_s, edge_q_n, edge_eta_s, edge_eta_n, g, dry_depth, span_lo, span_hi):
+    """Fluxes on y-face row ``j`` (between cell rows j-1 and j; 0 and ny the grid's
+    south and north edges) into slot ``s`` of ``y_faces``: interior faces in the columns
+    active in either row they separate, reconstructed with the slopes of rows j-1 and j
+    (slots ``s_below`` and ``s_above`` of ``slope_y``); edge faces from ghost states."""
+    ny = eta.shape[0]
+    one = typed(1.0, dry_depth)
+    if 1 <= j <= ny - 1:
+        lo = min(span_lo[j - 1], span_lo[j])
+        hi = max(span_hi[j - 1], span_hi[j])
+        jl = j - 1
+        for i in range(np.uint64(lo), np.uint64(max(hi, lo))):
+            store_face(y_faces, s, i, riemann(
+                eta[jl, i] + slope_y[s_below, 0, i],
+                eta[jl, i] + h[jl, i] + slope_y[s_below, 1, i],
+                v[jl, i] + slope_y[s_below, 3, i], u[jl, i] + slope_y[s_below, 2, i],
+                eta[j, i] - slope_y[s_above, 0, i], eta[j, i] + h[j, i] - slope_y[s_above, 1, i],
+                v[j, i] - slope_y[s_above, 3, i], u[j, i] - slope_y[s_above, 2, i], g))
+    else:
+        side = 2 if j == 0 else 3
+        jc = 0 if j == 0 else ny - 1
+        inward = one if j == 0 else -one
+        for i in range(span_lo[jc], span_hi[jc]):
+            m, p, t = boundary_face(
+                modes[side], inward, eta[jc, i], eta[jc, i] + h[jc, i], inward * v[jc, i],
+                u[jc, i], h[jc, i], eta_in[side], edge_q_s[i] if j == 0 else edge_q_n[i],
+                edge_eta_s[i] if j == 0 else edge_eta_n[i], g, dry_depth)
+            store_face(y_faces, s, i, (m, p, p, t))
 
 
-@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
-def limit_fluxes(eta, h, fx, phx_l, phx_r, tx, fy, phy_l, phy_r, ty, inv_dx_c, inv_dy,
-                 cos_north, cos_south, dt, span_lo, span_hi, ratio, limited_rows):
-    """Exact outflow limiter of one stage: where the fluxes leaving a cell would take more
-    water than it holds over ``dt``, scale every flux leaving it (mass, momentum,
-    tangential) by holding / outflow. Each face takes the factor of the cell its water
-    leaves, so depth stays non-negative and volume is conserved to round-off.
-
-    ``ratio`` (ones outside the active cells, which this never writes) receives the
-    factors; rows holding a factor below one are flagged in ``limited_rows`` and only
-    their faces are rescaled. Run it after :func:`face_fluxes` flagged any face row."""
-    ny, nx = eta.shape
+@njit(inline="always", cache=True)
+def row_outflow_ratios(eta, h, x_faces, y_faces, j, s, s_north, inv_dx, north, south, dt,
+                       span_lo, span_hi, ratio):
+    """The exact outflow limiter's factors of row ``j`` into slot ``s`` of ``ratio``:
+    holding / outflow where the fluxes leaving a cell over ``dt`` would take more water
+    than it holds, one elsewhere (outside the active cells too). Returns whether any
+    factor is below one. Faces: the row's x-faces (slot ``s``), y-face rows j (``s``)
+    and j + 1 (``s_north``)."""
+    nx = eta.shape[1]
     zero = typed(0.0, dt)
     one = typed(1.0, dt)
-    for row in prange(ny):
-        j = np.int64(row)
-        fp_mode = flush_denormals()
-        inv_dx = inv_dx_c[j]
-        north = cos_north[j] * inv_dy
-        south = cos_south[j] * inv_dy
-        limited = False
-        for i in range(np.uint64(span_lo[j]), np.uint64(max(span_hi[j], span_lo[j]))):
-            # Grouped so that mirror-image cells compute bit-identical factors.
-            outflow = dt * ((max(fx[j, i + U1], zero) - min(fx[j, i], zero)) * inv_dx
-                            + (max(fy[j + 1, i], zero) * north - min(fy[j, i], zero) * south))
-            depth = eta[j, i] + h[j, i]
-            drained = outflow > depth
-            ratio[j, i] = depth / outflow if drained else one
-            limited |= drained
-        limited_rows[j] = 1 if limited else 0
-        restore_fp_mode(fp_mode)
-    for row in prange(ny + 1):
-        j = np.int64(row)
-        if j < ny and limited_rows[j] != 0:
-            lo, hi = span_lo[j], span_hi[j]
-            for k in range(lo, hi + 1):
-                i = np.uint64(k)
-                q = fx[j, i]
-                r_west = ratio[j, i - U1] if k > 0 else one
-                r_east = ratio[j, i] if k < nx else one
-                scale_face(fx, phx_l, phx_r, tx, j, i, r_west if q > zero else r_east)
-        below = j >= 1 and limited_rows[j - 1] != 0
-        above = j < ny and limited_rows[j] != 0
-        if below or above:
-            rows = (j - 1, j) if 1 <= j <= ny - 1 else ((0, 0) if j == 0 else (ny - 1, ny - 1))
-            lo = min(span_lo[rows[0]], span_lo[rows[1]])
-            hi = max(span_hi[rows[0]], span_hi[rows[1]])
-            for i in range(lo, hi):
-                q = fy[j, i]
-                r_south = ratio[j - 1, i] if j > 0 else one
-                r_north = ratio[j, i] if j < ny else one
-                scale_face(fy, phy_l, phy_r, ty, j, i, r_south if q > zero else r_north)
+    for i in range(nx):
+        ratio[s, i] = one
+    limited = False
+    for i in range(np.uint64(span_lo[j]), np.uint64(max(span_hi[j], span_lo[j]))):
+        # Grouped so that mirror-image cells compute bit-identical factors.
+        outflow = dt * ((max(x_faces[s, 0, i + U1], zero) - min(x_faces[s, 0, i], zero))
+                        * inv_dx + (max(y_faces[s_north, 0, i], zero) * north
+                                    - min(y_faces[s, 0, i], zero) * south))
+        depth = eta[j, i] + h[j, i]
+        drained = outflow > depth
+        ratio[s, i] = depth / outflow if drained else one
+        limited |= drained
+    return limited
 
 
 @njit(inline="always", cache=True)
-def cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx, phx_l, phx_r,
-                tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j, i, metric, params, final):
-    """Euler update of cell (j, i) from its (limited) face fluxes.
+def scale_face(faces, s, i, r):
+    for q in range(4):
+        faces[s, q, i] *= r
+
+
+@njit(inline="always", cache=True)
+def cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2,
+                slope_x, slope_y, j, i, s, s_north, metric, params, final):
+    """Euler update of cell (j, i) from its (limited) face fluxes: the row's x-faces and
+    slopes in slot ``s`` of their buffers, y-face rows j and j + 1 in slots ``s`` and
+    ``s_north``.
 
     ``metric``: (1/dx, 1/dy, north and south weights over dy, Coriolis f) of the row;
     ``params``: (dt, g, dry depth, max speed). The surface slopes come from
-    :func:`cell_slopes`. ``final`` (Heun's second stage) averages the result with the
+    :func:`row_slopes`. ``final`` (Heun's second stage) averages the result with the
     start of the step, which the output arrays hold until this cell is written.
 
     Pairs of opposite faces are differenced before they are summed, so a problem that is
@@ -420,17 +356,18 @@ def cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx, phx_l
     one = typed(1.0, dt)
     depth = eta[j, i] + h[j, i]
     # The limited surface slopes: the cell's share of the hydrostatic pressure term.
-    slope_eta_x = slope_x[0, j, i]
-    slope_eta_y = slope_y[0, j, i]
+    slope_eta_x = slope_x[s, 0, i]
+    slope_eta_y = slope_y[s, 0, i]
     two_g_depth = typed(2.0, dt) * g * depth
     ie1 = i + U1
-    new_eta = eta[j, i] - dt * ((fx[j, ie1] - fx[j, i]) * inv_dx
-                                + (fy[j + 1, i] * north - fy[j, i] * south))
+    new_eta = eta[j, i] - dt * ((x_faces[s, 0, ie1] - x_faces[s, 0, i]) * inv_dx
+                                + (y_faces[s_north, 0, i] * north - y_faces[s, 0, i] * south))
     new_qx = qx[j, i] - dt * (
-        (phx_l[j, ie1] - phx_r[j, i]) * inv_dx + two_g_depth * slope_eta_x * inv_dx
-        + (ty[j + 1, i] * north - ty[j, i] * south) - f * qy[j, i])
+        (x_faces[s, 1, ie1] - x_faces[s, 2, i]) * inv_dx + two_g_depth * slope_eta_x * inv_dx
+        + (y_faces[s_north, 3, i] * north - y_faces[s, 3, i] * south) - f * qy[j, i])
     new_qy = qy[j, i] - dt * (
-        (tx[j, ie1] - tx[j, i]) * inv_dx + (phy_l[j + 1, i] * north - phy_r[j, i] * south)
+        (x_faces[s, 3, ie1] - x_faces[s, 3, i]) * inv_dx
+        + (y_faces[s_north, 1, i] * north - y_faces[s, 2, i] * south)
         + two_g_depth * slope_eta_y * inv_dy + f * qx[j, i])
     ground = -h[j, i]
     new_eta = max(new_eta, ground)
@@ -486,74 +423,163 @@ def record_cell_maxima(eta, h, u, v, j, i, inv_dx, inv_dy, g, dry_depth, speed_d
     return rate if (depth > dry_depth) & (rate == rate) else zero
 
 
-@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
-def update_cells(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
-                 phx_l, phx_r, tx, fy, phy_l, phy_r, ty, M, N, n2, slope_x, slope_y,
-                 inv_dx_c, inv_dy, cos_north, cos_south, coriolis_c, dt, g, dry_depth,
-                 max_speed, span_lo, span_hi, final, time, speed_depth, arrival_threshold, eta_max,
-                 arrival_time, speed_max, momentum_flux_max, rate_rows):
-    """Cell pass of one stage: the Euler update of the active cells of the stage state
-    (eta, qx, qy) with the (limited) face fluxes.
+@njit(inline="always", cache=True)
+def update_row(state, out, M, N, n2, slope_x, slope_y, x_faces, y_faces, j, metrics, params,
+               span_lo, span_hi, final, time, thresholds, maxima, rate_rows):
+    """Cell update of row ``j`` of :func:`fv2_stage` (its faces limited), with the row's
+    share of M, N and, in the final stage, its maxima and CFL rate. (Arguments grouped
+    in tuples: a call of more than 30 arguments compiles to a call with ``*args``, which
+    Numba cannot inline.)"""
+    eta, h, qx, qy = state
+    eta_out, qx_out, qy_out, u_out, v_out = out
+    inv_dx_c, inv_dy, cos_north, cos_south, coriolis_c = metrics
+    speed_depth, arrival_threshold = thresholds
+    eta_max, arrival_time, speed_max, momentum_flux_max = maxima
+    ny, nx = eta.shape
+    dt, g, dry_depth, _ = params
+    zero = typed(0.0, dt)
+    half = typed(0.5, dt)
+    s = j % 3
+    s_north = (j + 1) % 3
+    lo, hi = span_lo[j], span_hi[j]
+    metric = (inv_dx_c[j], inv_dy, cos_north[j] * inv_dy, cos_south[j] * inv_dy,
+              coriolis_c[j])
+    # Branch-free, vectorised. Two loops with a constant ``final``: a loop that branches
+    # on it is too large for LLVM to unswitch, and stays scalar.
+    first = np.uint64(lo)
+    stop = np.uint64(max(hi, lo))
+    if final:
+        for i in range(first, stop):
+            cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
+                        y_faces, n2, slope_x, slope_y, j, i, s, s_north, metric, params, True)
+    else:
+        for i in range(first, stop):
+            cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, x_faces,
+                        y_faces, n2, slope_x, slope_y, j, i, s, s_north, metric, params,
+                        False)
+    # The row's largest rate, taken in the maxima loop. The loop vectorises with an
+    # unsigned index (a signed one adds negative-index wrap-around and kept it scalar)
+    # and a NaN-free max (LLVM vectorises no other max reduction). A loop of its own:
+    # with these arrays written as well, the cell loop held too many arrays for LLVM's
+    # run-time alias checks and stayed scalar.
+    rate = zero
+    if final:
+        for i in range(first, stop):
+            rate = max_of_numbers(rate, record_cell_maxima(
+                eta_out, h, u_out, v_out, j, i, inv_dx_c[j], inv_dy, g, dry_depth,
+                speed_depth, arrival_threshold, time, eta_max, arrival_time, speed_max,
+                momentum_flux_max))
+    rate_rows[j] = rate
+    # Volume moved through the faces over the step: half of each stage's flux.
+    below = span_lo[j - 1] if j > 0 else lo
+    above = span_hi[j - 1] if j > 0 else hi
+    mean_flux_row(x_faces, s, lo, min(hi + 1, nx + 1), M, j, half, final)
+    mean_flux_row(y_faces, s, min(lo, below), max(hi, above), N, j, half, final)
+    mean_flux_row(y_faces, s_north, lo, hi if j == ny - 1 else lo, N, ny, half, final)
 
-    First stage (``final`` False): writes the result to ``*_out`` and half the face mass
-    fluxes to M, N. Second stage: the output arrays hold the start-of-step state, and
-    each cell's becomes the mean of it and the result (Heun); adds half its mass fluxes
-    to M, N, and updates the maxima and ``rate_rows`` ((|u| + c)/dx + (|v| + c)/dy per
-    row, 1/s). The interior loops are branch-free so LLVM vectorises them. (The start of
-    the step is read from the output arrays rather than passed apart: each array more
-    in a loop adds LLVM run-time alias checks, and past their limit the loop stays
-    scalar: 3.5x slower.)
+
+@njit(inline="always", cache=True)
+def mean_flux_row(faces, s, start, end, mean, face_row, half, final):
+    """Half the mass fluxes of faces [start, end) in slot ``s`` into (first stage) or
+    added to (final stage) row ``face_row`` of ``mean``. Unsigned indices and a loop
+    per stage: so they vectorise."""
+    first = np.uint64(start)
+    last = np.uint64(max(end, start))
+    if final:
+        for i in range(first, last):
+            mean[face_row, i] += half * faces[s, 0, i]
+    else:
+        for i in range(first, last):
+            mean[face_row, i] = half * faces[s, 0, i]
+
+
+@njit(parallel=True, fastmath=FV_FASTMATH, cache=True)
+def fv2_stage(eta, h, qx, qy, u, v, eta_out, qx_out, qy_out, u_out, v_out, M, N, n2, modes,
+              eta_in, edge_q_w, edge_q_e, edge_q_s, edge_q_n, edge_eta_w, edge_eta_e,
+              edge_eta_s, edge_eta_n, inv_dx_c, inv_dy, cos_north, cos_south, coriolis_c, dt,
+              g, dry_depth, theta, max_speed, span_lo, span_hi, final, time, speed_depth,
+              arrival_threshold, eta_max, arrival_time, speed_max, momentum_flux_max,
+              rate_rows, block_rows):
+    """One stage of Heun's method: the active cells of the stage state (eta, qx, qy, u,
+    v) advanced by ``dt`` into ``*_out`` (m, m^2/s, m/s).
+
+    First stage (``final`` False): writes half the face mass fluxes to M, N. Second
+    stage: the output arrays hold the start-of-step state, and each cell's becomes the
+    mean of it and the result (Heun); adds half its mass fluxes to M, N, and updates the
+    maxima and ``rate_rows`` ((|u| + c)/dx + (|v| + c)/dy per row, 1/s).
+
+    One pass over blocks of ``block_rows`` rows, a block per thread at a time. Down a
+    block, each row's slopes, face fluxes, limiter factors and cell update follow one
+    another through buffers of three rows, which stay in the core's cache: as separate
+    grid-wide passes (slopes, faces, limiter, cells) each pass wrote and the next read
+    back 8 slope and 8 face arrays from memory. A block recomputes the slopes, faces and
+    factors of the two rows beyond each of its ends that its own rows need (the
+    limiter's factor of a cell needs the faces of the next row).
     """
     ny, nx = eta.shape
     zero = typed(0.0, dt)
-    half = typed(0.5, dt)
+    one = typed(1.0, dt)
     params = (dt, g, dry_depth, max_speed)
-    for row in prange(ny):
-        j = np.int64(row)
+    blocks = (ny + block_rows - 1) // block_rows
+    for block in prange(blocks):
         fp_mode = flush_denormals()
-        lo, hi = span_lo[j], span_hi[j]
-        metric = (inv_dx_c[j], inv_dy, cos_north[j] * inv_dy, cos_south[j] * inv_dy,
-                  coriolis_c[j])
-        # Branch-free, vectorised. Two loops with a constant ``final``: a loop that
-        # branches on it is too large for LLVM to unswitch, and stays scalar.
-        first = np.uint64(lo)
-        stop = np.uint64(max(hi, lo))
-        if final:
-            for i in range(first, stop):
-                cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
-                            phx_l, phx_r, tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j,
-                            i, metric, params, True)
-        else:
-            for i in range(first, stop):
-                cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, fx,
-                            phx_l, phx_r, tx, fy, phy_l, phy_r, ty, n2, slope_x, slope_y, j,
-                            i, metric, params, False)
-        # The row's largest rate, taken in the maxima loop. The loop vectorises with an
-        # unsigned index (a signed one adds negative-index wrap-around and kept it
-        # scalar) and a NaN-free max (LLVM vectorises no other max reduction).
-        rate = zero
-        if final:
-            for i in range(np.uint64(lo), np.uint64(max(hi, lo))):
-                rate = max_of_numbers(rate, record_cell_maxima(
-                    eta_out, h, u_out, v_out, j, i, inv_dx_c[j], inv_dy, g, dry_depth,
-                    speed_depth, arrival_threshold, time, eta_max, arrival_time, speed_max,
-                    momentum_flux_max))
-        rate_rows[j] = rate
-        # Volume moved through the faces over the step: half of each stage's flux.
-        # (Unsigned indices and a loop per stage: so they vectorise.)
-        below = span_lo[j - 1] if j > 0 else lo
-        above = span_hi[j - 1] if j > 0 else hi
-        for face_row, start, stop, flux, mean in (
-                (j, lo, min(hi + 1, nx + 1), fx, M), (j, min(lo, below), max(hi, above), fy, N),
-                (ny, lo, hi if j == ny - 1 else lo, fy, N)):
-            first = np.uint64(start)
-            last = np.uint64(max(stop, start))
-            if final:
-                for i in range(first, last):
-                    mean[face_row, i] += half * flux[face_row, i]
-            else:
-                for i in range(first, last):
-                    mean[face_row, i] = half * flux[face_row, i]
+        j0 = np.int64(block) * block_rows
+        j1 = min(j0 + block_rows, ny)
+        # Rings of three rows: slot k % 3 holds row k (face row k of y_faces).
+        slope_x = np.empty((3, 4, nx), eta.dtype)
+        slope_y = np.empty((3, 4, nx), eta.dtype)
+        x_faces = np.empty((3, 4, nx + 1), eta.dtype)
+        y_faces = np.empty((3, 4, nx), eta.dtype)
+        ratio = np.empty((3, nx), eta.dtype)
+        limited = np.zeros(3, np.bool_)
+        # Row a leads: its slopes and faces; the limiter's factors follow one row behind
+        # (they need face row a), the cell update two (it needs limited face row a - 1).
+        for a in range(j0 - 2, j1 + 2):
+            if 0 <= a < ny:
+                row_slopes(eta, h, u, v, a, dry_depth, theta, span_lo, span_hi, slope_x,
+                           slope_y, a % 3)
+            if max(j0 - 1, 0) <= a <= min(j1 + 1, ny):
+                row_y_faces(eta, h, u, v, slope_y, y_faces, a, a % 3, (a - 1) % 3, a % 3,
+                            modes, eta_in, edge_q_s, edge_q_n, edge_eta_s, edge_eta_n, g,
+                            dry_depth, span_lo, span_hi)
+            if max(j0 - 1, 0) <= a <= min(j1, ny - 1):
+                row_x_faces(eta, h, u, v, slope_x, x_faces, a, a % 3, modes, eta_in,
+                            edge_q_w, edge_q_e, edge_eta_w, edge_eta_e, g, dry_depth,
+                            span_lo, span_hi)
+            k = a - 1
+            if max(j0 - 1, 0) <= k <= min(j1, ny - 1):
+                s = k % 3
+                limited[s] = row_outflow_ratios(
+                    eta, h, x_faces, y_faces, k, s, (k + 1) % 3, inv_dx_c[k],
+                    cos_north[k] * inv_dy, cos_south[k] * inv_dy, dt, span_lo, span_hi,
+                    ratio)
+            if j0 <= k <= j1:
+                # Each face takes the factor of the cell its water leaves.
+                s = k % 3
+                if k < j1 and limited[s]:
+                    for face in range(span_lo[k], span_hi[k] + 1):
+                        i = np.uint64(face)
+                        r_west = ratio[s, i - U1] if face > 0 else one
+                        r_east = ratio[s, i] if face < nx else one
+                        scale_face(x_faces, s, i, r_west if x_faces[s, 0, i] > zero else r_east)
+                below = k >= 1 and limited[(k - 1) % 3]
+                above = k < ny and limited[s]
+                if below or above:
+                    rows = (k - 1, k) if 1 <= k <= ny - 1 else ((0, 0) if k == 0 else
+                                                                  (ny - 1, ny - 1))
+                    for i in range(min(span_lo[rows[0]], span_lo[rows[1]]),
+                                   max(span_hi[rows[0]], span_hi[rows[1]])):
+                        r_south = ratio[(k - 1) % 3, i] if k > 0 else one
+                        r_north = ratio[s, i] if k < ny else one
+                        scale_face(y_faces, s, i,
+                                   r_south if y_faces[s, 0, i] > zero else r_north)
+            j = a - 2
+            if j0 <= j < j1:
+                update_row((eta, h, qx, qy), (eta_out, qx_out, qy_out, u_out, v_out), M, N,
+                           n2, slope_x, slope_y, x_faces, y_faces, j,
+                           (inv_dx_c, inv_dy, cos_north, cos_south, coriolis_c), params,
+                           span_lo, span_hi, final, time, (speed_depth, arrival_threshold),
+                           (eta_max, arrival_time, speed_max, momentum_flux_max), rate_rows)
         restore_fp_mode(fp_mode)
 
 
