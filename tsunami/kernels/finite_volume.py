@@ -335,6 +335,33 @@ def scale_face(faces, s, i, r):
 
 
 @njit(inline="always", cache=True)
+def limit_row_faces(x_faces, y_faces, ratio, limited, j, x_too, span_lo, span_hi, dt):
+    """Scale the fluxes of y-face row ``j`` and (``x_too``) of cell row ``j``'s x-faces
+    by the outflow limiter's factors (ring slots of :func:`row_outflow_ratios`, rows
+    j - 1 and j; ``limited`` flags the rows with a factor below one): each face takes
+    the factor of the cell its water leaves, one beyond the grid's edges."""
+    ny, nx = span_lo.shape[0], ratio.shape[1]
+    zero = typed(0.0, dt)
+    one = typed(1.0, dt)
+    s = j % 3
+    s_south = (j - 1) % 3
+    if x_too and limited[s]:
+        for face in range(span_lo[j], span_hi[j] + 1):
+            i = np.uint64(face)
+            r_west = ratio[s, i - U1] if face > 0 else one
+            r_east = ratio[s, i] if face < nx else one
+            scale_face(x_faces, s, i, r_west if x_faces[s, 0, i] > zero else r_east)
+    if (j >= 1 and limited[s_south]) or (j < ny and limited[s]):
+        # The columns active in either row the faces separate (one row at the edges).
+        below, above = max(j - 1, 0), min(j, ny - 1)
+        for i in range(min(span_lo[below], span_lo[above]),
+                       max(span_hi[below], span_hi[above])):
+            r_south = ratio[s_south, i] if j > 0 else one
+            r_north = ratio[s, i] if j < ny else one
+            scale_face(y_faces, s, i, r_south if y_faces[s, 0, i] > zero else r_north)
+
+
+@njit(inline="always", cache=True)
 def cell_update(eta, h, qx, qy, eta_out, qx_out, qy_out, u_out, v_out, x_faces, y_faces, n2,
                 slope_x, slope_y, j, i, s, s_north, metric, params, final):
     """Euler update of cell (j, i) from its (limited) face fluxes: the row's x-faces and
@@ -459,9 +486,7 @@ def update_row(state, out, M, N, n2, slope_x, slope_y, x_faces, y_faces, j, metr
                         False)
     # The row's largest rate, taken in the maxima loop. The loop vectorises with an
     # unsigned index (a signed one adds negative-index wrap-around and kept it scalar)
-    # and a NaN-free max (LLVM vectorises no other max reduction). A loop of its own:
-    # with these arrays written as well, the cell loop held too many arrays for LLVM's
-    # run-time alias checks and stayed scalar.
+    # and a NaN-free max (LLVM vectorises no other max reduction).
     rate = zero
     if final:
         for i in range(first, stop):
@@ -517,8 +542,6 @@ def fv2_stage(eta, h, qx, qy, u, v, eta_out, qx_out, qy_out, u_out, v_out, M, N,
     limiter's factor of a cell needs the faces of the next row).
     """
     ny, nx = eta.shape
-    zero = typed(0.0, dt)
-    one = typed(1.0, dt)
     params = (dt, g, dry_depth, max_speed)
     blocks = (ny + block_rows - 1) // block_rows
     for block in prange(blocks):
@@ -554,25 +577,7 @@ def fv2_stage(eta, h, qx, qy, u, v, eta_out, qx_out, qy_out, u_out, v_out, M, N,
                     cos_north[k] * inv_dy, cos_south[k] * inv_dy, dt, span_lo, span_hi,
                     ratio)
             if j0 <= k <= j1:
-                # Each face takes the factor of the cell its water leaves.
-                s = k % 3
-                if k < j1 and limited[s]:
-                    for face in range(span_lo[k], span_hi[k] + 1):
-                        i = np.uint64(face)
-                        r_west = ratio[s, i - U1] if face > 0 else one
-                        r_east = ratio[s, i] if face < nx else one
-                        scale_face(x_faces, s, i, r_west if x_faces[s, 0, i] > zero else r_east)
-                below = k >= 1 and limited[(k - 1) % 3]
-                above = k < ny and limited[s]
-                if below or above:
-                    rows = (k - 1, k) if 1 <= k <= ny - 1 else ((0, 0) if k == 0 else
-                                                                  (ny - 1, ny - 1))
-                    for i in range(min(span_lo[rows[0]], span_lo[rows[1]]),
-                                   max(span_hi[rows[0]], span_hi[rows[1]])):
-                        r_south = ratio[(k - 1) % 3, i] if k > 0 else one
-                        r_north = ratio[s, i] if k < ny else one
-                        scale_face(y_faces, s, i,
-                                   r_south if y_faces[s, 0, i] > zero else r_north)
+                limit_row_faces(x_faces, y_faces, ratio, limited, k, k < j1, span_lo, span_hi, dt)
             j = a - 2
             if j0 <= j < j1:
                 update_row((eta, h, qx, qy), (eta_out, qx_out, qy_out, u_out, v_out), M, N,
