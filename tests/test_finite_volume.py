@@ -6,7 +6,7 @@ import pytest
 
 from tsunami import Boundaries, Grid, NestedModel, ShallowWaterModel, Simulation, Wall
 from tsunami.errors import InputError
-from tsunami.model import SPEED_CHECK_STEPS, STEP_MARGIN, default_scheme
+from tsunami.model import SPEED_CHECK_STEPS, STEP_MARGIN, BlowUpError, default_scheme
 from tsunami.region import Region
 from tsunami.validation.analytic import island_basin
 from tsunami.validation.synthetic_coast import ground, incident_pulse, run_coast
@@ -329,3 +329,25 @@ def test_fv2_blocks_of_rows_give_the_same_bits(monkeypatch):
                      "momentum_flux_max", "arrival_time"):
             assert np.array_equal(getattr(rows, name), getattr(other, name),
                                   equal_nan=True), name
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fv2_carries_a_non_finite_cell_to_a_named_blow_up(bad):
+    """A NaN or inf in one wet cell (a corrupted restart, a broken nest feed) must not
+    vanish inside fv2's stage kernel (a max() or a limiter factor could swallow it) and
+    leave a plausible forecast: the health check names the grid, time and place."""
+    from tsunami.bench import coastal_test_model
+
+    coast = coastal_test_model(32)
+    model = ShallowWaterModel(coast.grid, np.asarray(coast.h), manning=0.025, scheme="fv2",
+                              boundaries=coast.boundaries)
+    model.set(eta=np.where(coast.h > 0, coast.eta, 0.0))
+    for _ in range(5):
+        model.step()
+    assert model.h[10, 5] > 10  # deep water
+    model.eta[10, 5] = bad
+    model.state_changed()
+    for _ in range(5):
+        model.step()
+    with pytest.raises(BlowUpError, match=r"grid 'bench coast' at t = .* not finite"):
+        model.check_health()
